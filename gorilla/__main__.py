@@ -1,0 +1,3 @@
+from gorilla.cli.main import main
+
+main()

@@ -1,0 +1,149 @@
+"""Typed records for the four APIBench file kinds, validated field by field on load."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gorilla.data.jsonl import read_jsonl
+from gorilla.errors import InputError
+
+API_FIELDS = ("domain", "framework", "functionality", "api_name", "api_call", "api_arguments",
+              "python_environment_requirements", "example_code", "performance", "description")
+
+
+def _get(obj: dict, key: str, kind: type | tuple[type, ...], path: Path, line: int, *, required: bool = True,
+         default: Any = None) -> Any:
+    if key not in obj:
+        if required:
+            raise InputError(path, "missing field", line, key)
+        return default
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise InputError(path, f"expected {want}, got {type(value).__name__}", line, key)
+    return value
+
+
+@dataclass(frozen=True)
+class ApiEntry:
+    """One API database record. `raw` keeps every field as given (upstream's schema varies by hub)."""
+
+    domain: str
+    api_call: str
+    api_name: str = ""
+    framework: str = ""
+    functionality: str = ""
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any], path: Path, line: int, prefix: str = "") -> ApiEntry:
+        def text(key: str, required: bool = False) -> str:
+            try:
+                v = _get(obj, key, str, path, line, required=required, default="")
+            except InputError as e:
+                raise InputError(path, e.message, line, prefix + key) from None
+            return v
+
+        return cls(domain=text("domain", True), api_call=text("api_call", True), api_name=_stringify(obj.get("api_name")),
+                   framework=_stringify(obj.get("framework")), functionality=_stringify(obj.get("functionality")),
+                   description=_stringify(obj.get("description")), raw=obj)
+
+
+def _stringify(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+_EVAL_INSTRUCTION = re.compile(r"###\s*Instruction:\s*(.*?)\s*###\s*Output:", re.S)
+_TRAIN_INSTRUCTION = re.compile(r"""^\{\s*['"]Instruction['"]\s*:\s*(.*?),\s*['"]Output['"]\s*:""", re.S)
+
+
+def instruction_of(code: str) -> str:
+    """The user's instruction inside a train/eval record's `code`.
+
+    Eval files write `###Instruction: ... ###Output: ...`; torchhub_train.json writes
+    `{'Instruction': ..., 'Output': {...}}` (not valid Python or JSON, hence the regexes).
+    """
+    for pattern in (_EVAL_INSTRUCTION, _TRAIN_INSTRUCTION):
+        if m := pattern.search(code):
+            return m.group(1).strip().strip("'\"").strip()
+    return code.strip()
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """An instruction -> API pair (train and eval files share the format)."""
+
+    code: str
+    api_call: str
+    provider: str
+    api_data: ApiEntry
+
+    @property
+    def instruction(self) -> str:
+        return instruction_of(self.code)
+
+    @property
+    def domain(self) -> str:
+        return self.api_data.domain
+
+
+@dataclass(frozen=True)
+class Question:
+    question_id: int
+    text: str
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """A model's answer. `text` is None when the key is absent (the scorer counts it as neither)."""
+
+    question_id: int
+    text: str | None
+    line: int
+    answer_id: str = ""
+    model_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def load_api_db(path: str | Path) -> list[ApiEntry]:
+    path = Path(path)
+    return [ApiEntry.from_dict(obj, path, line) for line, obj in read_jsonl(path)]
+
+
+def load_eval(path: str | Path) -> list[EvalPair]:
+    """Eval or train pairs, in file order (line i answers question_id i+1)."""
+    path = Path(path)
+    pairs = []
+    for line, obj in read_jsonl(path):
+        data = _get(obj, "api_data", dict, path, line)
+        pairs.append(EvalPair(code=_get(obj, "code", str, path, line, required=False, default=""),
+                              api_call=_get(obj, "api_call", str, path, line, required=False, default=""),
+                              provider=_stringify(obj.get("provider")),
+                              api_data=ApiEntry.from_dict(data, path, line, prefix="api_data.")))
+    return pairs
+
+
+load_train = load_eval
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    path = Path(path)
+    return [Question(_get(o, "question_id", int, path, line), _get(o, "text", str, path, line),
+                     _stringify(o.get("category"))) for line, o in read_jsonl(path)]
+
+
+def load_responses(path: str | Path) -> list[Response]:
+    path = Path(path)
+    out = []
+    for line, o in read_jsonl(path):
+        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        out.append(Response(question_id=_get(o, "question_id", int, path, line),
+                            text=_get(o, "text", str, path, line, required=False), line=line,
+                            answer_id=_stringify(o.get("answer_id")), model_id=_stringify(o.get("model_id")),
+                            metadata=meta))
+    return out

@@ -1,0 +1,172 @@
+"""The one prompt format, shared by training and inference, and the answer parser.
+
+A prompt is plain text, the same for every backend and for training:
+
+    ###Instruction: <what the user wants>
+    Use this API documentation for reference: <doc>      (retriever-aware only, once per doc)
+    ###Output:
+
+and the answer follows Gorilla's marker format:
+
+    <<<domain>>>: ... <<<api_call>>>: ... <<<api_provider>>>: ... <<<explanation>>>: ... <<<code>>>: ...
+
+Keeping both in this module is what stops training and inference from drifting apart.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELDS = ("domain", "api_call", "api_provider", "explanation", "code")
+INSTRUCTION_TAG = "###Instruction:"
+OUTPUT_TAG = "###Output:"
+DOC_LEAD = "Use this API documentation for reference:"
+# The model's answer starts right after OUTPUT_TAG; generation stops at the next instruction.
+STOP = (INSTRUCTION_TAG,)
+SYSTEM = ("You are Gorilla, an assistant that answers with exactly one real API call. Answer in the format "
+          "<<<domain>>>: ..., <<<api_call>>>: ..., <<<api_provider>>>: ..., <<<explanation>>>: ..., <<<code>>>: ...")
+
+# API-entry fields worth showing the model, in order; the rest (long example code, requirements) costs tokens.
+DOC_FIELDS = ("domain", "framework", "functionality", "api_name", "api_call", "description")
+
+
+def render_doc(entry: Mapping[str, Any], max_chars: int = 400) -> str:
+    """A compact JSON document for one API entry (or a solved example's text, passed as a string)."""
+    doc = {k: entry[k] for k in DOC_FIELDS if entry.get(k) not in (None, "", [], {})}
+    text = json.dumps(doc, ensure_ascii=False)
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def build_prompt(instruction: str, docs: Sequence[str] = ()) -> str:
+    """0-shot when `docs` is empty, retriever-aware otherwise (docs are already rendered)."""
+    parts = [f"{INSTRUCTION_TAG} {' '.join(instruction.split())}"]
+    parts += [f"{DOC_LEAD} {d}" for d in docs]
+    parts.append(OUTPUT_TAG)
+    return "\n".join(parts)
+
+
+def chat_messages(instruction: str, docs: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The same prompt for chat endpoints (OpenAI-compatible servers)."""
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": build_prompt(instruction, docs)}]
+
+
+def format_answer(domain: str, api_call: str, api_provider: str, explanation: str = "", code: str = "") -> str:
+    """The training target; `parse_answer(format_answer(...))` gives the fields back."""
+    values = {"domain": domain, "api_call": api_call, "api_provider": api_provider, "explanation": explanation, "code": code}
+    return " ".join(f"<<<{k}>>>: {values[k].strip()}" for k in FIELDS if values[k].strip() or k in FIELDS[:3])
+
+
+@dataclass
+class ParsedAnswer:
+    """Fields recovered from model text; `problems` says what could not be parsed, for reports."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> str:
+        return self.fields.get(key, "")
+
+    @property
+    def api_call(self) -> str:
+        return self.fields.get("api_call", "")
+
+
+_MARKER = re.compile(r"<<<\s*(" + "|".join(FIELDS) + r")\s*>>>\s*:?", re.I)
+_FENCE = re.compile(r"```[a-zA-Z]*\n|```")
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
+
+
+def parse_answer(text: str) -> ParsedAnswer:
+    """Recover the five fields from what a model wrote.
+
+    Accepts the marker format, the dict format of torchhub's files (`{'domain': ..., 'api_call': ...}`),
+    code fences, and truncated text. When no api_call marker exists, the first call expression
+    in the text is taken as the call and the fact is recorded in `problems`.
+    """
+    out = ParsedAnswer()
+    text = text.split(INSTRUCTION_TAG)[0]
+    marks = list(_MARKER.finditer(text))
+    if marks:
+        for m, nxt in zip(marks, [*marks[1:], None], strict=True):
+            key = m.group(1).lower()
+            value = text[m.end(): nxt.start() if nxt else len(text)].strip().rstrip(",").strip()
+            if key != "code":
+                value = _FENCE.sub("", value).strip()
+            out.fields.setdefault(key, value)
+    elif (d := _as_dict(text)) is not None:
+        out.fields.update({k: str(d[k]).strip() for k in FIELDS if k in d})
+    if "code" in out.fields:
+        out.fields["code"] = _FENCE.sub("", out.fields["code"]).strip()
+    if out.fields.get("api_call"):
+        out.fields["api_call"] = _clean_call(out.fields["api_call"])
+    else:
+        if m := _CALL.search(_FENCE.sub("", text)):
+            out.fields["api_call"] = _clean_call(_balanced_from(_FENCE.sub("", text), m.start()))
+            out.problems.append("no api_call field: took the first call expression in the text")
+        else:
+            out.problems.append("no api_call found")
+    out.problems += [f"missing {k}" for k in FIELDS if k not in out.fields and k != "api_call"]
+    return out
+
+
+def _as_dict(text: str) -> dict | None:
+    s = text.strip()
+    start, end = s.find("{"), s.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        d = ast.literal_eval(s[start: end + 1])  # literal_eval never executes code
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return _loose_dict(s[start: end + 1])
+    return d if isinstance(d, dict) else None
+
+
+_LOOSE_KEY = re.compile(r"""['"](domain|api_call|api_provider|explanation|code)['"]\s*:\s*""")
+
+
+def _loose_dict(s: str) -> dict | None:
+    """Dict-looking text with unbalanced quotes (common in upstream and small-model output)."""
+    keys = list(_LOOSE_KEY.finditer(s))
+    if not keys:
+        return None
+    out = {}
+    for m, nxt in zip(keys, [*keys[1:], None], strict=True):
+        value = s[m.end(): nxt.start() if nxt else len(s)].strip().rstrip("},").strip().rstrip(",").strip()
+        out[m.group(1)] = value.strip("'\"")
+    return out
+
+
+def _balanced_from(text: str, start: int) -> str:
+    """The call expression starting at `start`, up to its matching parenthesis (or the line end)."""
+    depth, quote = 0, ""
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            if c == quote and text[i - 1] != "\\":
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start: i + 1]
+        elif c == "\n" and depth == 0:
+            break
+    return text[start:].split("\n")[0]
+
+
+def _clean_call(call: str) -> str:
+    """Drop an assignment (`model = ...`), surrounding quotes, fences and trailing junk after the call."""
+    call = _FENCE.sub("", call).strip().strip("'\"` ").strip()
+    if m := re.match(r"^[A-Za-z_][\w.]*\s*=\s*(?=[A-Za-z_])", call):
+        call = call[m.end():]
+    if m := _CALL.search(call):
+        call = _balanced_from(call, m.start())
+    return call.strip()
