@@ -67,6 +67,7 @@ class ParsedAnswer:
 
     fields: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    api_call_from_field: bool = False  # False when the call was guessed from free text
 
     def __getitem__(self, key: str) -> str:
         return self.fields.get(key, "")
@@ -104,6 +105,7 @@ def parse_answer(text: str) -> ParsedAnswer:
         out.fields["code"] = _FENCE.sub("", out.fields["code"]).strip()
     if out.fields.get("api_call"):
         out.fields["api_call"] = _clean_call(out.fields["api_call"])
+        out.api_call_from_field = True
     else:
         if m := _CALL.search(_FENCE.sub("", text)):
             out.fields["api_call"] = _clean_call(_balanced_from(_FENCE.sub("", text), m.start()))

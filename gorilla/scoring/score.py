@@ -1,0 +1,147 @@
+"""Scoring response files: per-response verdicts and the three figures, in compat or strict mode."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gorilla.data import ApiBenchPaths, load_api_db, load_eval, read_jsonl
+from gorilla.data.hubs import hub_from_filename, normalize_hub
+from gorilla.data.records import ApiEntry
+from gorilla.errors import GorillaError, InputError
+from gorilla.prompting import parse_answer
+from gorilla.scoring.compat import CompatMatcher, compat_candidate
+from gorilla.scoring.strict import StrictMatcher
+
+MODES = ("compat", "strict")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    line: int
+    question_id: Any
+    correct: bool
+    hallucination: bool
+    matched: int | None
+    reason: str
+
+
+@dataclass
+class FileScore:
+    file: str
+    hub: str
+    mode: str
+    verdicts: list[Verdict] = field(default_factory=list, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.verdicts)
+
+    @property
+    def correct(self) -> int:
+        return sum(v.correct for v in self.verdicts)
+
+    @property
+    def hallucinated(self) -> int:
+        return sum(v.hallucination for v in self.verdicts)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n
+
+    @property
+    def hallucination(self) -> float:
+        return self.hallucinated / self.n
+
+    @property
+    def error(self) -> float:
+        return 1 - self.accuracy - self.hallucination
+
+    def figures(self) -> dict[str, Any]:
+        return {"file": self.file, "hub": self.hub, "mode": self.mode, "n": self.n, "correct": self.correct,
+                "hallucinated": self.hallucinated, "accuracy": self.accuracy, "hallucination": self.hallucination,
+                "error": self.error}
+
+
+class Scorer:
+    """Scores many files; everything that depends only on a hub's data is built once and reused."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, paths: ApiBenchPaths | None = None):
+        self.paths = paths or ApiBenchPaths.resolve(data_dir)
+        self._db: dict[str, list[ApiEntry]] = {}
+        self._gold: dict[str, list[str]] = {}
+        self._matchers: dict[tuple[str, str], Any] = {}
+
+    def database(self, hub: str) -> list[ApiEntry]:
+        if hub not in self._db:
+            self._db[hub] = load_api_db(self.paths.api_db(hub))
+        return self._db[hub]
+
+    def gold_domains(self, hub: str) -> list[str]:
+        if hub not in self._gold:
+            self._gold[hub] = [p.domain for p in load_eval(self.paths.eval(hub))]
+        return self._gold[hub]
+
+    def matcher(self, hub: str, mode: str) -> Any:
+        key = (hub, mode)
+        if key not in self._matchers:
+            db = self.database(hub)
+            self._matchers[key] = CompatMatcher(hub, db) if mode == "compat" else StrictMatcher(db)
+        return self._matchers[key]
+
+    def score_file(self, path: str | Path, hub: str | None = None, mode: str = "compat") -> FileScore:
+        if mode not in MODES:
+            raise GorillaError(f"unknown mode {mode!r}: expected compat or strict")
+        hub = normalize_hub(hub) if hub else hub_from_filename(path)
+        if hub is None:
+            raise GorillaError(f"{path}: cannot tell the hub from the file name; pass --hub")
+        result = FileScore(str(path), hub, mode)
+        for line, obj in read_jsonl(path):
+            result.verdicts.append(self._judge(Path(path), line, obj, hub, mode))
+        return result
+
+    def _judge(self, path: Path, line: int, obj: dict[str, Any], hub: str, mode: str) -> Verdict:
+        qid = obj.get("question_id")
+        if "text" not in obj:
+            return Verdict(line, qid, False, False, None, "no text")
+        text = obj["text"]
+        if not isinstance(text, str):
+            raise InputError(path, f"expected str, got {type(text).__name__}", line, "text")
+        db = self.database(hub)
+        if mode == "compat":
+            candidate = compat_candidate(text, hub)
+            if candidate is None:
+                return Verdict(line, qid, False, False, None, "no api_call in text")
+            index = self.matcher(hub, mode).match(candidate)
+            if index < 0:
+                return Verdict(line, qid, False, True, None, "no database entry matches")
+            hits = [index]
+        else:
+            parsed = parse_answer(text)
+            if not parsed.api_call_from_field:
+                return Verdict(line, qid, False, False, None, "no api_call field")
+            hits, why = self.matcher(hub, mode).match(parsed.api_call)
+            if not hits:
+                return Verdict(line, qid, False, True, None, why)
+        gold = self._gold_domain(path, line, qid, hub)
+        good = [i for i in hits if db[i].domain == gold]
+        matched = good[0] if good else hits[0]
+        if good:
+            return Verdict(line, qid, True, False, matched, f"matches entry {matched}, gold domain")
+        return Verdict(line, qid, False, False, matched, f"matches entry {matched}: domain {db[matched].domain!r} != gold {gold!r}")
+
+    def _gold_domain(self, path: Path, line: int, qid: Any, hub: str) -> str:
+        """The reference reads gold[question_id - 1]: id 0 silently reads the last entry; past the end it crashes."""
+        gold = self.gold_domains(hub)
+        if not isinstance(qid, int):
+            problem = "missing" if qid is None else f"expected int, got {type(qid).__name__}"
+            raise InputError(path, problem, line, "question_id")
+        if not -len(gold) <= qid - 1 < len(gold):
+            raise InputError(path, f"{qid} is past the end of the {hub} eval set ({len(gold)} questions)", line,
+                             "question_id")
+        return gold[qid - 1]
+
+
+def verdict_rows(score: FileScore) -> list[dict[str, Any]]:
+    return [asdict(v) for v in score.verdicts]

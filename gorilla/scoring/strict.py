@@ -1,0 +1,121 @@
+"""Strict matching, our own definition: the api_call field must name a real call, argument for argument.
+
+Rules (README, "Strict mode"):
+- only the `api_call` field counts; a response without one is neither correct nor a hallucination;
+- the field must parse (current tree-sitter grammar) as exactly one call, without errors;
+- its API name must equal a database entry's, and every identifying argument of that entry
+  must be present with an equal value: string literals compare by value (quote style and
+  escapes normalised), other values by their text without whitespace; positional and keyword
+  forms of the same parameter are the same argument;
+- identifying arguments are the entry's string-literal arguments (model ids, repos, handles,
+  tasks); an entry with none is identified by all its arguments;
+- correct when a matching entry's domain equals the question's gold domain.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from gorilla.data.records import ApiEntry
+from gorilla.scoring.grammar import parser
+
+# Parameter names of positional arguments, so that `load('a/b', 'm')` equals `load(repo_or_dir='a/b', model='m')`.
+SIGNATURES: dict[str, tuple[str, ...]] = {
+    "torch.hub.load": ("repo_or_dir", "model"),
+    "hub.KerasLayer": ("handle",),
+    "hub.load": ("handle",),
+    "pipeline": ("task", "model"),
+    ".from_pretrained": ("pretrained_model_name_or_path",),
+}
+_SPACE = re.compile(r"\s+")
+
+
+def _positional_names(api_name: str) -> tuple[str, ...]:
+    if api_name in SIGNATURES:
+        return SIGNATURES[api_name]
+    return next((v for k, v in SIGNATURES.items() if k.startswith(".") and api_name.endswith(k)), ())
+
+
+@dataclass(frozen=True)
+class Call:
+    """A parsed call: API name and its arguments keyed by parameter name (or `#i` when unknown)."""
+
+    name: str
+    args: dict[str, tuple[bool, str]]  # key -> (is a string literal, normalised value)
+
+
+def _value(node: Node, src: bytes) -> tuple[bool, str]:
+    text = src[node.start_byte: node.end_byte].decode()
+    if node.type in ("string", "concatenated_string") and not any(c.type == "interpolation" for c in node.children):
+        try:
+            value = ast.literal_eval(text)  # a literal only: never evaluates code
+            if isinstance(value, str):
+                return True, value
+        except (ValueError, SyntaxError):
+            pass
+    return False, _SPACE.sub("", text)
+
+
+def parse_call(text: str) -> Call | None:
+    """The call in `text`, or None unless it is exactly one error-free call expression."""
+    src = text.strip().encode()
+    root = parser("strict").parse(src).root_node
+    if root.has_error or root.named_child_count != 1:
+        return None
+    stmt = root.named_children[0]
+    if stmt.type != "expression_statement" or stmt.named_child_count != 1 or stmt.named_children[0].type != "call":
+        return None
+    call = stmt.named_children[0]
+    fn, arglist = call.child_by_field_name("function"), call.child_by_field_name("arguments")
+    if fn is None or arglist is None or arglist.type != "argument_list":
+        return None
+    name = _SPACE.sub("", src[fn.start_byte: fn.end_byte].decode())
+    names = _positional_names(name)
+    args: dict[str, tuple[bool, str]] = {}
+    position = 0
+    for arg in arglist.named_children:
+        if arg.type == "keyword_argument":
+            key = src[arg.child_by_field_name("name").start_byte: arg.child_by_field_name("name").end_byte].decode()
+            args[key] = _value(arg.child_by_field_name("value"), src)
+        elif arg.type in ("list_splat", "dictionary_splat", "comment"):
+            continue
+        else:
+            args[names[position] if position < len(names) else f"#{position}"] = _value(arg, src)
+            position += 1
+    return Call(name, args)
+
+
+class StrictMatcher:
+    """All database entries whose call the candidate reproduces, by API name then arguments."""
+
+    def __init__(self, entries: Sequence[ApiEntry]):
+        self._by_name: dict[str, list[tuple[int, dict[str, tuple[bool, str]]]]] = defaultdict(list)
+        for i, entry in enumerate(entries):
+            call = parse_call(entry.api_call)
+            if call is None:
+                continue
+            ident = {k: v for k, v in call.args.items() if v[0]} or call.args
+            self._by_name[call.name].append((i, ident))
+        self._cache: dict[str, tuple[list[int], str]] = {}
+
+    def match(self, api_call: str) -> tuple[list[int], str]:
+        """(indices of matching entries in file order, reason when there are none)."""
+        if api_call not in self._cache:
+            self._cache[api_call] = self._match(api_call)
+        return self._cache[api_call]
+
+    def _match(self, api_call: str) -> tuple[list[int], str]:
+        call = parse_call(api_call)
+        if call is None:
+            return [], "api_call does not parse as one call"
+        candidates = self._by_name.get(call.name)
+        if not candidates:
+            return [], f"no database API is named {call.name}"
+        hits = [i for i, ident in candidates if all(call.args.get(k) == v for k, v in ident.items())]
+        return hits, "" if hits else f"no {call.name} entry has these arguments"
