@@ -1,0 +1,217 @@
+"""The openai backend against small real HTTP servers on 127.0.0.1 that answer with scripted statuses.
+
+(Its round trip against `gorilla serve` itself is in test_serve.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gorilla.errors import GorillaError
+from gorilla.models.base import Backend
+from gorilla.models.openai import OpenAIBackend, OpenAIConfig, answer_regex
+from gorilla.prompting import build_prompt, chat_messages, format_answer, parse_answer
+
+
+class Scripted:
+    """A real HTTP server that answers POSTs with the next (status, headers, body) from a script."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str], dict]]):
+        self.script, self.requests, self.times = list(script), [], []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, dict(self.headers), body))
+                outer.times.append(time.monotonic())
+                status, headers, payload = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                if callable(payload):
+                    payload = payload(body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted() -> Iterator:
+    servers: list[Scripted] = []
+
+    def make(*script: tuple[int, dict[str, str], dict]) -> Scripted:
+        servers.append(Scripted(list(script)))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def ok(text: str = "<<<domain>>>: d <<<api_call>>>: f() <<<api_provider>>>: p") -> tuple[int, dict, dict]:
+    return 200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "text": text}]}
+
+
+def backend(url: str, **kw) -> OpenAIBackend:
+    return OpenAIBackend(OpenAIConfig(base_url=url, model="m", api_key="sk-test", backoff_s=0.01, **kw))
+
+
+def test_is_a_backend_and_sends_the_shared_prompt(scripted):
+    srv = scripted(ok())
+    b = backend(srv.url)
+    assert isinstance(b, Backend)
+    prompt = build_prompt("classify birds", ["{\"api_call\": \"f()\"}"])
+    assert b.generate([prompt], max_new_tokens=7, stop=["###"]) == [ok()[2]["choices"][0]["message"]["content"]]
+    path, headers, body = srv.requests[0]
+    assert path == "/v1/chat/completions"
+    assert headers["Authorization"] == "Bearer sk-test"
+    assert body["messages"] == chat_messages("classify birds", ["{\"api_call\": \"f()\"}"])
+    assert (body["model"], body["max_tokens"], body["temperature"], body["stop"]) == ("m", 7, 0.0, ["###"])
+
+
+def test_completions_mode_and_order_under_concurrency(scripted):
+    srv = scripted((200, {}, lambda body: {"choices": [{"text": body["prompt"].upper()}]}))
+    prompts = [build_prompt(f"need number {i}") for i in range(12)]
+    out = backend(srv.url, mode="completions", concurrency=4).generate(prompts)
+    assert out == [p.upper() for p in prompts]
+    assert all(path == "/v1/completions" for path, _, _ in srv.requests)
+
+
+def test_api_key_from_environment(scripted, monkeypatch):
+    srv = scripted(ok())
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    OpenAIBackend(OpenAIConfig(base_url=srv.url, model="m")).generate(["x"])
+    assert srv.requests[0][1]["Authorization"] == "Bearer sk-env"
+
+
+def test_retries_5xx_and_429_then_succeeds(scripted):
+    srv = scripted((503, {}, {"error": {"message": "loading"}}), (500, {}, {}), (429, {}, {}), ok("fine"))
+    assert backend(srv.url).generate(["x"]) == ["fine"]
+    assert len(srv.requests) == 4
+
+
+def test_honours_retry_after(scripted):
+    srv = scripted((429, {"Retry-After": "1"}, {"error": {"message": "slow down"}}), ok("fine"))
+    assert backend(srv.url).generate(["x"]) == ["fine"]
+    assert srv.times[1] - srv.times[0] >= 0.95  # the header's 1 s, not the 0.01 s backoff
+
+
+def test_gives_up_after_max_retries_with_one_line(scripted):
+    srv = scripted((502, {}, {"error": {"message": "bad gateway\nupstream down"}}))
+    with pytest.raises(GorillaError) as e:
+        backend(srv.url, max_retries=2).generate(["x"])
+    assert len(srv.requests) == 3
+    assert "502" in str(e.value) and "after 3 attempts" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_401_is_one_clear_line_without_retry(scripted):
+    srv = scripted((401, {}, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}))
+    with pytest.raises(GorillaError) as e:
+        backend(srv.url).generate(["x"])
+    msg = str(e.value)
+    assert "401" in msg and "Incorrect API key provided" in msg and "--api-key" in msg and "\n" not in msg
+    assert len(srv.requests) == 1
+
+
+def test_connection_refused_is_one_clear_line():
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(GorillaError) as e:
+        backend(f"http://127.0.0.1:{port}/v1").generate(["x"])
+    msg = str(e.value)
+    assert f"cannot connect to http://127.0.0.1:{port}/v1" in msg and "--base-url" in msg and "\n" not in msg
+    assert time.monotonic() - t0 < 5  # refused is final: no retry loop
+
+
+def test_timeout_is_retried_then_one_line(scripted):
+    def slow(body):
+        time.sleep(0.5)
+        return ok()[2]
+    srv = scripted((200, {}, slow))
+    with pytest.raises(GorillaError) as e:
+        backend(srv.url, timeout_s=0.2, max_retries=1).generate(["x"])
+    assert "timed out after 2 attempts" in str(e.value)
+
+
+def test_model_is_asked_from_the_endpoint_when_not_given(scripted):
+    import http.server
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            data = json.dumps({"object": "list", "data": [{"id": "only-model"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            data = json.dumps({"choices": [{"message": {"content": body["model"]}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        b = OpenAIBackend(OpenAIConfig(base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1"))
+        assert b.generate(["x"]) == ["only-model"] and b.name == "openai:only-model"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_allowed_calls_refused_without_guided_decoding(scripted):
+    srv = scripted(ok())
+    with pytest.raises(GorillaError, match="cannot constrain"):
+        backend(srv.url).generate(["x"], allowed_calls=[["f()"]])
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize("guided,key", [("vllm", "structured_outputs"), ("vllm-legacy", "guided_regex")])
+def test_guided_decoding_sends_vllm_regex(scripted, guided, key):
+    srv = scripted(ok())
+    calls = ["torch.hub.load('pytorch/vision', 'resnet50', pretrained=True)", "pipeline('asr', model='a/b-c')"]
+    backend(srv.url, guided=guided).generate(["x"], allowed_calls=[calls])
+    body = srv.requests[0][2]
+    regex = body[key]["regex"] if guided == "vllm" else body[key]
+    assert regex == answer_regex(calls)
+
+
+def test_answer_regex_admits_exactly_the_allowed_calls():
+    calls = ["torch.hub.load('pytorch/vision', 'resnet50', pretrained=True)", "pipeline('asr', model='a/b-c')"]
+    rx = re.compile(answer_regex(calls), re.S)
+    for call in calls:
+        text = " " + format_answer("Image", call, "PyTorch", "why (it fits)", "import torch\nm = 1")
+        assert rx.fullmatch(text), text
+        assert parse_answer(text).api_call == call
+    for bad in ["torch.hub.load('pytorch/vision', 'resnet18', pretrained=True)", calls[0] + ".cuda()", "f()"]:
+        assert not rx.fullmatch(format_answer("Image", bad, "PyTorch")), bad
+    assert not rx.fullmatch(format_answer("Image", calls[0], "<<<api_call>>>: f()"))  # no forged second call
