@@ -1,0 +1,161 @@
+"""`gorilla retrieve`, `gorilla index build|finetune`, `gorilla eval retrieval`: thin wrappers over gorilla.retrieval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gorilla.cli.app import DataDir, app, eval_app, index_app
+
+Retriever = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, hybrid+examples, "
+                                        "oracle (eval only), or best (the measured default per hub).")]
+Embedder = Annotated[str | None, typer.Option("--embedder", help="sentence-transformers id (offline cache) or local "
+                                              "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
+TrainFiles = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (train-format JSON "
+                                                       "lines) for the example memory; repeatable.", show_default=False)]
+DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to embed: name, description, short, "
+                                               "rich, full, all (default: rich).", show_default=False)]
+Cache = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
+                                            show_default=False)]
+Stale = Annotated[str, typer.Option("--stale", help="When an index is stale: rebuild or error.")]
+Format = Annotated[str, typer.Option("--format", help="table or json (eval also: markdown).")]
+HubOrAll = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all.")]
+
+
+def _hubs(hub: str) -> list[str]:
+    from gorilla.data import HUBS, normalize_hub
+
+    return list(HUBS) if hub == "all" else [normalize_hub(hub)]
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    from gorilla.errors import GorillaError
+
+    if fmt not in allowed:
+        raise GorillaError(f"--format {fmt!r}: expected one of {', '.join(allowed)}")
+
+
+@app.command("retrieve")
+def retrieve(
+    query: Annotated[str, typer.Argument(help="What you want to do, in words.")],
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")],
+    k: Annotated[int, typer.Option("-k", help="How many distinct API calls to show.")] = 5,
+    retriever: Retriever = "best",
+    embedder: Embedder = None,
+    train_file: TrainFiles = None,
+    doc_fields: DocFields = None,
+    cache: Cache = None,
+    stale: Stale = "rebuild",
+    fmt: Format = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """Rank API entries for a request and show them with scores.
+
+    Example: gorilla retrieve "transcribe my podcast" --hub huggingface -k 3
+    """
+    from gorilla.errors import GorillaError
+    from gorilla.retrieval import get_retriever
+
+    _check_format(fmt, ("table", "json"))
+    if retriever == "oracle":
+        raise GorillaError("the oracle retriever needs a gold entry; use it through `gorilla eval retrieval`")
+    r = get_retriever(retriever, hub, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
+                      cache=cache, doc_fields=doc_fields, on_stale=stale)
+    hits = r.search(query, k)
+    if fmt == "json":
+        print(json.dumps([{"rank": i + 1, "index": h.index, "score": round(h.score, 6), "domain": h.entry.domain,
+                           "api_name": h.entry.api_name, "api_call": h.entry.api_call}
+                          for i, h in enumerate(hits)], ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{r.name} on {hub}: {query[:60]}")
+    for col in ("#", "score", "domain", "api_call"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, h in enumerate(hits, 1):
+        table.add_row(str(i), f"{h.score:.4f}", h.entry.domain, h.entry.api_call)
+    Console().print(table)
+
+
+@index_app.command("build")
+def build(
+    hub: HubOrAll,
+    retriever: Retriever = "best",
+    embedder: Embedder = None,
+    train_file: TrainFiles = None,
+    doc_fields: DocFields = None,
+    cache: Cache = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Embed the API database (and train examples) into cached FAISS indexes; stale ones are rebuilt.
+
+    Example: gorilla index build --hub all
+    """
+    import time
+
+    from gorilla.retrieval import get_retriever
+    from gorilla.retrieval.index import default_index_root
+
+    for h in _hubs(hub):
+        t0 = time.perf_counter()
+        r = get_retriever(retriever, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
+                          cache=cache, doc_fields=doc_fields)
+        print(f"{h}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {cache or default_index_root()}")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    hub: HubOrAll,
+    retriever: Annotated[list[str] | None, typer.Option("--retriever", "-r", help="Retriever name(s), repeatable, "
+                                                        "or all (default: best).", show_default=False)] = None,
+    split: Annotated[str, typer.Option("--split", help="all, dev (even positions) or test (odd).")] = "all",
+    embedder: Embedder = None,
+    train_file: TrainFiles = None,
+    doc_fields: DocFields = None,
+    cache: Cache = None,
+    fmt: Format = "table",
+    upstream: Annotated[bool, typer.Option("--upstream", help="Also report the documents upstream inlined "
+                                           "in questions_<hub>_{bm25,gpt_index}.jsonl (domain@1).")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Recall@1/5/10, MRR, domain@1 and latency of retrievers on the eval split's instructions.
+
+    Example: gorilla eval retrieval --hub torchhub --format json
+    """
+    import sys
+
+    from gorilla.data import ApiBenchPaths
+    from gorilla.errors import GorillaError
+    from gorilla.retrieval import RETRIEVERS, get_retriever
+    from gorilla.retrieval.benchmark import eval_queries, evaluate, markdown_table, upstream_domain_at1
+
+    _check_format(fmt, ("table", "json", "markdown"))
+    names = list(RETRIEVERS) if retriever == ["all"] else (retriever or ["best"])
+    paths = ApiBenchPaths.resolve(data_dir)
+    rows = []
+    for h in _hubs(hub):
+        if upstream:
+            rows += [upstream_domain_at1(paths, h, kind) for kind in ("bm25", "gpt_index")]
+        pairs = eval_queries(paths, h, split)
+        for name in names:
+            try:
+                r = get_retriever(name, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
+                                  cache=cache, doc_fields=doc_fields)
+            except GorillaError as e:  # e.g. examples on a hub without train files: say so, keep going
+                if len(names) == 1:
+                    raise
+                print(f"skip {name} on {h}: {e}", file=sys.stderr)
+                continue
+            rows.append(evaluate(r, pairs, h) | {"split": split})
+    if fmt == "json":
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+    elif fmt == "markdown":
+        print(markdown_table(rows))
+    else:
+        from rich.console import Console
+
+        Console().print(markdown_table(rows), markup=False, highlight=False)
