@@ -1,0 +1,207 @@
+"""Retrievers on a tiny fixture database: paraphrased queries, stale indexes, bad queries, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from gorilla.data import ApiEntry, load_api_db, load_eval
+from gorilla.errors import GorillaError
+from gorilla.retrieval import Corpus, Hit, get_retriever
+from gorilla.retrieval.benchmark import evaluate
+from gorilla.retrieval.index import read_manifest
+from gorilla.retrieval.tokenize import tokenize
+
+API = [
+    {"domain": "Video Classification", "functionality": "3D ResNet", "api_name": "slow_r50",
+     "api_call": "torch.hub.load(repo_or_dir='facebookresearch/pytorchvideo', model='slow_r50', pretrained=True)",
+     "description": "A ResNet-style video classification network pretrained on Kinetics 400 to recognise human actions in clips."},
+    {"domain": "Semantic Segmentation", "functionality": "DeepLabV3", "api_name": "deeplabv3_resnet50",
+     "api_call": "torch.hub.load(repo_or_dir='pytorch/vision', model='deeplabv3_resnet50', pretrained=True)",
+     "description": "Assigns a class label to every pixel of an image, segmenting roads, people and cars."},
+    {"domain": "Text-To-Speech", "functionality": "Tacotron 2", "api_name": "nvidia_tacotron2",
+     "api_call": "torch.hub.load(repo_or_dir='NVIDIA/DeepLearningExamples:torchhub', model='nvidia_tacotron2')",
+     "description": "Generates natural sounding speech audio from written text."},
+    {"domain": "Audio Separation", "functionality": "Music source separation", "api_name": "umxhq",
+     "api_call": "torch.hub.load(repo_or_dir='sigsep/open-unmix-pytorch', model='umxhq', pretrained=True)",
+     "description": "Separates a song into vocals, drums, bass and other instruments."},
+    {"domain": "Object Detection", "functionality": "YOLOv5", "api_name": "yolov5s",
+     "api_call": "torch.hub.load(repo_or_dir='ultralytics/yolov5', model='yolov5s', pretrained=True)",
+     "description": "Real-time object detector that draws bounding boxes around objects in photos."},
+    {"domain": "Classification", "functionality": "Image Recognition", "api_name": "resnet18",
+     "api_call": "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)",
+     "description": "Residual network that classifies images into the 1000 ImageNet categories."},
+    # a second entry for the same call (upstream DBs have many): results must list the call once
+    {"domain": "Classification", "functionality": "Image Recognition", "api_name": "resnet18",
+     "api_call": 'torch.hub.load(repo_or_dir="pytorch/vision", model="resnet18", pretrained=True)',
+     "description": "ResNet 18 image classifier trained on ImageNet."},
+]
+
+# (query, index of the expected entry). Reworded requests that share a word or two with the doc,
+# which every retriever must get; and ones that share none, which only embeddings can get.
+PARAPHRASES = [
+    ("which action is a person performing in this video clip?", 0),
+    ("give a class to each pixel so I can segment roads in dashcam frames", 1),
+    ("turn my blog post text into spoken speech", 2),
+    ("pull the vocals out of a song", 3),
+    ("put bounding boxes on every object in a photo", 4),
+]
+SEMANTIC = [
+    ("recognise what someone is doing in a short movie", 0),
+    ("read my essay aloud with a human-like voice", 2),
+    ("isolate the singer from a track", 3),
+]
+
+TRAIN = [("Find the API that tells which human action happens in a video", 0),
+         ("I need to turn a text script into spoken audio for an audiobook", 2),
+         ("Isolate the singer's voice from a music recording", 3),
+         ("Detect cars and pedestrians with boxes in camera frames", 4),
+         ("Give every pixel in a picture a semantic class", 1)]
+
+
+@pytest.fixture(scope="module")
+def fixture_db(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("fixture")
+    db = root / "api.jsonl"
+    db.write_text("".join(json.dumps(e) + "\n" for e in API), encoding="utf-8")
+    train = root / "train.json"
+    train.write_text("".join(json.dumps({"code": f"{{'Instruction': {q}, 'Output': {{}}}}", "api_call": API[i]["api_call"],
+                                         "provider": "PyTorch", "api_data": API[i]}) + "\n" for q, i in TRAIN),
+                     encoding="utf-8")
+    return db, train
+
+
+@pytest.fixture(scope="module")
+def corpus(fixture_db) -> Corpus:
+    return Corpus("torchhub", fixture_db[0], load_api_db(fixture_db[0]))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("indexes")
+
+
+def make(name: str, corpus: Corpus, fixture_db, cache: Path, **kw):
+    return get_retriever(name, "torchhub", corpus=corpus, train_files=[fixture_db[1]], cache=cache, **kw)
+
+
+def test_tokenize_splits_code_and_ids():
+    toks = tokenize("hub.KerasLayer('https://tfhub.dev/google/mobilenet_v2_100_224/4') ResNet50 the café")
+    for t in ("keras", "layer", "mobilenet", "224", "resnet50", "resnet", "café"):
+        assert t in toks
+    assert "the" not in toks
+
+
+@pytest.mark.parametrize("name", ["bm25", "dense", "hybrid", "hybrid+examples"])
+def test_paraphrases_find_the_entry(name, corpus, fixture_db, cache):
+    r = make(name, corpus, fixture_db, cache)
+    for query, want in PARAPHRASES:
+        hits = r.search(query, k=3)
+        assert hits[0].index == want, (name, query, [h.entry.api_name for h in hits])
+        assert isinstance(hits[0], Hit) and hits[0].entry == corpus.entries[want]
+
+
+@pytest.mark.parametrize("name", ["dense", "examples"])
+def test_embeddings_find_paraphrases_without_shared_words(name, corpus, fixture_db, cache):
+    r = make(name, corpus, fixture_db, cache)
+    for query, want in SEMANTIC:
+        assert r.search(query, k=1)[0].index == want, (name, query)
+
+
+def test_example_memory_votes_from_nearest_instructions(corpus, fixture_db, cache):
+    r = make("examples", corpus, fixture_db, cache)
+    assert r.unmapped == 0
+    for query, want in PARAPHRASES:
+        assert r.search(query, k=1)[0].index == want, query
+    # only calls some example voted for are candidates
+    assert all(h.entry.api_name != "resnet18" for h in r.search("classify imagenet images", k=10))
+
+
+def test_duplicate_calls_are_listed_once(corpus, fixture_db, cache):
+    hits = make("bm25", corpus, fixture_db, cache).search("resnet18 imagenet image classifier", k=7)
+    calls = [h.entry.api_call.replace('"', "'") for h in hits]
+    assert len(calls) == len(set(calls)) == 6
+    assert hits[0].entry.api_name == "resnet18"
+
+
+def test_oracle_returns_gold(corpus, fixture_db, cache):
+    r = make("oracle", corpus, fixture_db, cache)
+    assert r.search("anything", gold=corpus.entries[3])[0].index == 3
+    outside = ApiEntry(domain="X", api_call="torch.hub.load('a/b', 'c')")
+    assert r.search("anything", gold=outside) == [Hit(-1, 1.0, outside)]
+    with pytest.raises(GorillaError, match="gold"):
+        r.search("anything")
+    pairs = load_eval(fixture_db[1])
+    row = evaluate(r, pairs, "torchhub")
+    assert row["recall@1"] == row["domain@1"] == 1.0 and row["n"] == len(TRAIN)
+
+
+@pytest.mark.parametrize("name", ["bm25", "dense", "hybrid+examples"])
+def test_bad_queries(name, corpus, fixture_db, cache):
+    r = make(name, corpus, fixture_db, cache)
+    for empty in ("", "   \n\t"):
+        with pytest.raises(GorillaError, match="empty query"):
+            r.search(empty)
+    long = "segment every pixel of the image " * 5000
+    assert r.search(long, k=2)[0].entry.domain == "Semantic Segmentation"
+    hits = r.search("séparer la voix du chanteur 🎤 音楽 ünïcödé", k=3)
+    assert 1 <= len(hits) <= 3
+    assert r.search("the of and", k=2)  # stopwords only: still an answer, not a crash
+    with pytest.raises(GorillaError, match="k must be"):
+        r.search("speech", k=0)
+
+
+def test_stale_index_is_refused_or_rebuilt(tmp_path, fixture_db):
+    db = tmp_path / "api.jsonl"
+    db.write_bytes(fixture_db[0].read_bytes())
+    cache = tmp_path / "idx"
+
+    def dense(on_stale="rebuild"):
+        return get_retriever("dense", "torchhub", corpus=Corpus("torchhub", db, load_api_db(db)), cache=cache,
+                             on_stale=on_stale)
+
+    first = dense()
+    folder = next(cache.glob("torchhub/dense-*"))
+    manifest = read_manifest(folder)
+    assert manifest["count"] == len(API) and manifest["dim"] == 384 and manifest["embedder"] == "all-MiniLM-L6-v2"
+    stamp = (folder / "index.faiss").stat().st_mtime_ns
+    dense(on_stale="error")  # fresh: loaded, not rebuilt
+    assert (folder / "index.faiss").stat().st_mtime_ns == stamp
+
+    extra = dict(API[0], api_name="x3d_s", api_call="torch.hub.load('facebookresearch/pytorchvideo', 'x3d_s')")
+    with db.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(extra) + "\n")
+    with pytest.raises(GorillaError, match="stale index .*source data changed"):
+        dense(on_stale="error")
+    rebuilt = dense()
+    assert read_manifest(folder)["count"] == len(API) + 1 and rebuilt.index.ntotal == len(API) + 1
+    assert first.index.ntotal == len(API)
+
+    (folder / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(GorillaError, match="manifest unreadable"):
+        dense(on_stale="error")
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_cli_retrieve_and_eval(data_dir, tmp_path):
+    env = {**os.environ, "GORILLA_CACHE": str(tmp_path)}
+    out = run_cli("retrieve", "classify sports activities in videos", "--hub", "torchhub", "-r", "bm25", "-k", "3",
+                  "--format", "json", "--data-dir", str(data_dir), env=env)
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3] and all("torch.hub.load" in h["api_call"] for h in hits)
+
+    bad = run_cli("retrieve", "  ", "--hub", "torchhub", "-r", "bm25", "--data-dir", str(data_dir), env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("gorilla: error: empty query")
+    assert "Traceback" not in bad.stderr
+
+    out = run_cli("eval", "retrieval", "--hub", "torchhub", "-r", "bm25", "--format", "json", "--data-dir",
+                  str(data_dir), env=env)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert {"hub", "retriever", "n", "recall@1", "recall@5", "recall@10", "mrr", "domain@1", "qps"} <= set(row)
+    assert row["n"] == 186 and 0 < row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1
