@@ -1,0 +1,335 @@
+"""An OpenAI-compatible HTTP front for the Gorilla pipeline (starlette; run it with uvicorn).
+
+Any OpenAI client can ask Gorilla for an API call: the last user message (chat) or the prompt
+(completions) is the query; the answer is Gorilla's marker text, with the parsed fields and the
+ids of the retrieved documents in an extra `gorilla` object on the response.
+
+The app knows nothing of models or retrieval: it is built around one injected `Answerer`
+(query and token budget in, `Reply` out), so tests can serve a real pipeline on a tiny model and
+`gorilla serve` the embedded one. Limits, all answered in OpenAI's error JSON:
+  - `api_key` set: requests to /v1/* without `Authorization: Bearer <key>` get 401 (/health is open);
+  - bodies over `max_body_bytes` get 413, `max_tokens` over `max_tokens_limit` gets 400;
+  - at most `max_concurrency` answers are computed at once and `max_queue` more wait their turn;
+    beyond that a request gets 503 with Retry-After, which OpenAI clients retry.
+Model output is only ever returned as text, never executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gorilla.data.records import instruction_of
+from gorilla.errors import GorillaError
+from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG
+
+log = logging.getLogger("gorilla.serve")
+
+
+@dataclass
+class Reply:
+    """What the server sends back for one query."""
+
+    text: str  # Gorilla's marker format
+    fields: dict[str, str] = field(default_factory=dict)  # domain, api_call, api_provider, explanation, code
+    retrieved: list[str] = field(default_factory=list)  # ids of the documents put in the prompt
+    problems: list[str] = field(default_factory=list)  # what the parser could not recover
+    hub: str | None = None
+    finish_reason: str = "stop"  # "length" when generation hit max_tokens
+
+
+class Answerer(Protocol):
+    """The one thing the app calls; it runs in a worker thread, so it may block."""
+
+    def __call__(self, query: str, max_tokens: int) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model_id: str = "gorilla"
+    api_key: str | None = None
+    max_body_bytes: int = 64 * 1024
+    max_tokens_limit: int = 512
+    default_max_tokens: int = 160
+    max_concurrency: int = 1  # one model on a CPU: parallel answers only slow each other down
+    max_queue: int = 16
+
+
+class ApiError(Exception):
+    """An HTTP error in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+class Gate:
+    """Admission control: `running` answers at once, `waiting` queued, the rest refused with 503."""
+
+    def __init__(self, max_concurrency: int, max_queue: int):
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self.capacity = max_concurrency + max_queue
+        self.admitted = 0
+        self.running = 0
+
+    def admit(self) -> None:
+        if self.admitted >= self.capacity:
+            raise ApiError(503, f"server busy: {self.admitted} requests in progress or queued; retry shortly",
+                           "server_error", code="overloaded", headers={"Retry-After": "1"})
+        self.admitted += 1
+
+    async def run(self, fn: Callable[[], Reply]) -> Reply:
+        """Call `fn` in a worker thread once a slot is free; the caller has been admitted."""
+        try:
+            async with self._slots:
+                self.running += 1
+                try:
+                    return await run_in_threadpool(fn)
+                finally:
+                    self.running -= 1
+        finally:
+            self.admitted -= 1
+
+
+def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette:
+    """The ASGI app; `answer` is called once per request with the query and its token budget."""
+    cfg = config or ServeConfig()
+    gate_box: list[Gate] = []  # made on first use, inside the server's event loop
+
+    def gate() -> Gate:
+        if not gate_box:
+            gate_box.append(Gate(cfg.max_concurrency, cfg.max_queue))
+        return gate_box[0]
+
+    def endpoint(handler: Callable[[Request], Any], auth: bool = True) -> Callable[[Request], Any]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                if auth:
+                    _check_key(request, cfg.api_key)
+                return await handler(request)
+            except ApiError as e:
+                return e.response()
+        return wrapped
+
+    async def health(request: Request) -> Response:
+        g = gate()
+        return JSONResponse({"status": "ok", "model": cfg.model_id, "running": g.running,
+                             "waiting": g.admitted - g.running})
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [_model_card(cfg.model_id)]})
+
+    async def chat(request: Request) -> Response:
+        body = await _read_json(request, cfg.max_body_bytes)
+        req = _parse_common(body, cfg)
+        query = _chat_query(body.get("messages"))
+        return await _respond(req, query, chat=True)
+
+    async def completions(request: Request) -> Response:
+        body = await _read_json(request, cfg.max_body_bytes)
+        req = _parse_common(body, cfg)
+        return await _respond(req, _completion_query(body.get("prompt")), chat=False)
+
+    async def _respond(req: _Request, query: str, chat: bool) -> Response:
+        g = gate()
+        g.admit()
+        work = g.run(lambda: answer(query, req.max_tokens))
+        if req.stream:
+            # a task of its own: it frees its slot even if the client goes away mid-stream
+            task = asyncio.ensure_future(_guarded(work))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return StreamingResponse(_stream(task, cfg.model_id, chat), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        reply = await _guarded(work)
+        return JSONResponse(_completion_body(reply, cfg.model_id, chat))
+
+    return Starlette(routes=[
+        Route("/health", endpoint(health, auth=False), methods=["GET"]),
+        Route("/v1/models", endpoint(models), methods=["GET"]),
+        Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
+        Route("/v1/completions", endpoint(completions), methods=["POST"]),
+    ])
+
+
+@dataclass(frozen=True)
+class _Request:
+    max_tokens: int
+    stream: bool
+
+
+def _check_key(request: Request, key: str | None) -> None:
+    if key is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
+        raise ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>' "
+                            "(the key given to gorilla serve --api-key)", "invalid_request_error",
+                       code="invalid_api_key")
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, refusing (413) anything over `limit` bytes before parsing it."""
+    too_big = ApiError(413, f"request body over the {limit}-byte limit (gorilla serve --max-body-bytes)",
+                       code="request_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise too_big
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return body
+
+
+def _parse_common(body: dict[str, Any], cfg: ServeConfig) -> _Request:
+    model = body.get("model")
+    if model is not None and model != cfg.model_id:
+        raise ApiError(404, f"model {model!r} is not served here; this server serves {cfg.model_id!r}",
+                       param="model", code="model_not_found")
+    n = body.get("n", 1)
+    if n not in (1, None):
+        raise ApiError(400, "only n=1 is supported", param="n")
+    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = body.get(key)
+    if max_tokens is None:
+        max_tokens = min(cfg.default_max_tokens, cfg.max_tokens_limit)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise ApiError(400, f"{key} must be a positive integer", param=key)
+    if max_tokens > cfg.max_tokens_limit:
+        raise ApiError(400, f"{key}={max_tokens} is over this server's limit of {cfg.max_tokens_limit} "
+                            "(gorilla serve --max-tokens-limit)", param=key)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "stream must be true or false", param="stream")
+    return _Request(max_tokens=max_tokens, stream=stream)
+
+
+def _chat_query(messages: Any) -> str:
+    """The last user message's text (string content, or the text parts of a content list)."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if not isinstance(m, dict):
+            raise ApiError(400, f"messages[{i}] must be an object", param="messages")
+        if m.get("role") != "user":
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        if not isinstance(content, str):
+            raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts", param="messages")
+        return _query_text(content, f"messages[{i}].content")
+    raise ApiError(400, "no message with role 'user' in messages", param="messages")
+
+
+def _completion_query(prompt: Any) -> str:
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise ApiError(400, "prompt must be one string (one query per request)", param="prompt")
+    return _query_text(prompt, "prompt")
+
+
+def _query_text(text: str, where: str) -> str:
+    """The user's need: plain text as is; a Gorilla prompt (e.g. from the openai backend) is cut to its
+    instruction, since this server retrieves its own documents."""
+    if INSTRUCTION_TAG in text:
+        text = instruction_of(text).split(DOC_LEAD)[0]
+    text = " ".join(text.split())
+    if not text:
+        raise ApiError(400, f"{where} is empty: send what you want to do, e.g. 'transcribe my podcast'")
+    return text
+
+
+async def _guarded(work: Any) -> Reply:
+    """Pipeline errors as API errors: bad input is the client's (400), anything else is ours (500)."""
+    try:
+        return await work
+    except GorillaError as e:
+        raise ApiError(400, str(e)) from None
+    except Exception:
+        log.exception("answer failed")
+        raise ApiError(500, "internal error while answering; see the server log", "server_error") from None
+
+
+async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> AsyncIterator[str]:
+    """SSE: a role chunk at once, the answer once the pipeline has it (it parses whole answers), then [DONE]."""
+    rid, created = _new_id(chat), int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
+        if chat:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            obj = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model_id,
+                   "choices": [choice]}
+        else:
+            choice = {"index": 0, "text": delta.get("content", ""), "finish_reason": finish, "logprobs": None}
+            obj = {"id": rid, "object": "text_completion", "created": created, "model": model_id, "choices": [choice]}
+        if extra:
+            obj.update(extra)
+        return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+    if chat:
+        yield chunk({"role": "assistant", "content": ""}, None)
+    try:
+        reply = await asyncio.shield(task)
+    except ApiError as e:
+        yield f"data: {json.dumps(e.body())}\n\n"
+        return
+    yield chunk({"content": reply.text}, None)
+    yield chunk({}, reply.finish_reason, {"gorilla": _extra(reply)})
+    yield "data: [DONE]\n\n"
+
+
+def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
+    if chat:
+        choice = {"index": 0, "message": {"role": "assistant", "content": reply.text},
+                  "finish_reason": reply.finish_reason, "logprobs": None}
+        kind = "chat.completion"
+    else:
+        choice = {"index": 0, "text": reply.text, "finish_reason": reply.finish_reason, "logprobs": None}
+        kind = "text_completion"
+    return {"id": _new_id(chat), "object": kind, "created": int(time.time()), "model": model_id,
+            "choices": [choice], "gorilla": _extra(reply)}
+
+
+def _extra(reply: Reply) -> dict[str, Any]:
+    extra = asdict(reply)
+    del extra["text"], extra["finish_reason"]
+    return extra
+
+
+def _model_card(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "gorilla"}
+
+
+def _new_id(chat: bool) -> str:
+    return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
