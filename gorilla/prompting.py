@@ -165,8 +165,9 @@ def _balanced_from(text: str, start: int) -> str:
 
 
 def _clean_call(call: str) -> str:
-    """Drop an assignment (`model = ...`), surrounding quotes, fences and trailing junk after the call."""
-    call = _FENCE.sub("", call).strip().strip("'\"` ").strip()
+    """Drop an assignment (`model = ...`), surrounding quotes, fences, escaped quotes and trailing junk."""
+    call = _FENCE.sub("", call).replace('\\"', '"').replace("\\'", "'")
+    call = call.strip().strip("'\"` ").strip()
     if m := re.match(r"^[A-Za-z_][\w.]*\s*=\s*(?=[A-Za-z_])", call):
         call = call[m.end():]
     if m := _CALL.search(call):

@@ -8,16 +8,23 @@ candidates (responses repeat a lot) are matched once. See ../shared/reference/sc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import multiprocessing
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tree_sitter import Node
 
+from gorilla.data.jsonl import atomic_write
 from gorilla.data.records import ApiEntry
 from gorilla.errors import GorillaError
-from gorilla.scoring.grammar import parser
+from gorilla.scoring.grammar import compat_identity, parser
 
 _PUNCT = ("(", ")", ",")
+_GRAM = 4
 
 
 def compat_candidate(text: str, hub: str) -> str | None:
@@ -58,9 +65,14 @@ class _Entry:
 
 
 class CompatMatcher:
-    """First-match search over one hub's API database, as the reference scorer does it."""
+    """First-match search over one hub's API database, as the reference scorer does it.
 
-    def __init__(self, hub: str, entries: Sequence[ApiEntry]):
+    With `cache_dir`, results persist across runs in a file keyed by everything they depend
+    on (grammar build, hub, the database's calls, this module's rules version), so re-scoring
+    responses seen before skips their parse.
+    """
+
+    def __init__(self, hub: str, entries: Sequence[ApiEntry], cache_dir: Path | None = None):
         self.hub = hub
         self._parser = parser("compat")
         usable = []
@@ -83,21 +95,65 @@ class CompatMatcher:
                 usable.append(_Entry(i, _text(call.children[0], src).decode(),
                                      tuple(v.decode().lstrip("'").rstrip("'") for v in values)))
         self._entries = usable
-        self._names = {e.name for e in usable}
+        self._index = _GramIndex(usable)
         self._cache: dict[str, int] = {}
+        self._file: Path | None = None
+        self._stored = 0
+        if cache_dir is not None:
+            key = hashlib.sha1("\n".join([_RULES_VERSION, compat_identity(), hub, *(e.api_call for e in entries)]).encode())
+            self._file = cache_dir / f"compat-{hub}-{key.hexdigest()[:16]}.json"
+            try:
+                self._cache = json.loads(self._file.read_text())
+                self._stored = len(self._cache)
+            except (OSError, ValueError):
+                self._cache = {}
 
     def match(self, candidate: str) -> int:
         """Index of the first matching entry, or -1 (a hallucination)."""
-        hit = self._cache.get(candidate)
+        key = _digest(candidate)
+        hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[candidate] = self._match(candidate)
+            hit = self._cache[key] = self._match(candidate)
         return hit
 
+    def save(self) -> None:
+        """Persist new results (atomically); a no-op without a cache directory or anything new."""
+        if self._file is None or len(self._cache) == self._stored:
+            return
+        with atomic_write(self._file) as f:
+            json.dump(self._cache, f, separators=(",", ":"))
+        self._stored = len(self._cache)
+
+    def prefetch(self, candidates: Iterable[str], workers: int = 1) -> None:
+        """Match many candidates at once, in `workers` forked processes when there are enough.
+
+        Parsing long free-text candidates dominates the cost and holds the GIL, so threads
+        would not help; a fork shares the built matcher with the workers for free.
+        """
+        todo = sorted({c for c in candidates if _digest(c) not in self._cache}, key=len, reverse=True)
+        if workers > 1 and len(todo) >= _PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods():
+            global _WORKER
+            _WORKER = self
+            chunks = [todo[i:: workers * 4] for i in range(workers * 4)]  # dealt by length: balanced
+            try:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    for chunk, hits in zip(chunks, pool.map(_match_chunk, chunks), strict=True):
+                        self._cache.update(zip(map(_digest, chunk), hits, strict=True))
+            finally:
+                _WORKER = None
+        for c in todo:
+            self.match(c)
+
     def _match(self, candidate: str) -> int:
+        # Every subtree's text is a substring of the candidate: entries whose values do not all
+        # occur in the candidate can never match, and most responses are decided without a parse.
+        possible = self._index.possible(candidate)
+        if not possible:
+            return -1
         src = candidate.encode()
         root = self._parser.parse(src).root_node
-        first, last = self._subtree_texts(root, src, [n for n in self._names if n in candidate])
-        for e in self._entries:
+        first, last = self._subtree_texts(root, src, [n for n in {e.name for e in possible} if n in candidate])
+        for e in possible:
             text = first.get(e.name, last)
             if all(v in text for v in e.values):
                 return e.index
@@ -127,3 +183,48 @@ class CompatMatcher:
                         first[head] = _text(node, src).decode()
                 stack.extend(c for c in children if c.child_count)
         return first, _text(last, src).decode()
+
+
+_RULES_VERSION = "compat-1"  # bump when matching rules change: invalidates every persisted result
+_PARALLEL_MIN = 300  # below this, starting workers costs more than it saves
+_WORKER: CompatMatcher | None = None
+
+
+def _match_chunk(chunk: list[str]) -> list[int]:
+    assert _WORKER is not None
+    return [_WORKER._match(c) for c in chunk]
+
+
+class _GramIndex:
+    """Finds the entries whose values all occur in a text, without scanning every entry.
+
+    Each entry is filed under one 4-gram of its values, the rarest across the database; a text
+    can only contain the entry's values if it contains that gram. Entries whose values are all
+    shorter than a gram are always checked.
+    """
+
+    def __init__(self, entries: Sequence[_Entry]):
+        counts = Counter(g for e in entries for v in set(e.values) for g in _grams(v))
+        self._by_gram: dict[str, list[_Entry]] = defaultdict(list)
+        self._always: list[_Entry] = []
+        for e in entries:
+            grams = [g for v in e.values for g in _grams(v)]
+            if grams:
+                self._by_gram[min(grams, key=counts.__getitem__)].append(e)
+            else:
+                self._always.append(e)
+
+    def possible(self, text: str) -> list[_Entry]:
+        """Entries whose values all occur in `text`, in database order."""
+        found = list(self._always)
+        for g in _grams(text) & self._by_gram.keys():
+            found += self._by_gram[g]
+        return sorted((e for e in found if all(v in text for v in e.values)), key=lambda e: e.index)
+
+
+def _digest(candidate: str) -> str:
+    return hashlib.sha1(candidate.encode()).hexdigest()[:24]
+
+
+def _grams(text: str) -> set[str]:
+    return {text[i: i + _GRAM] for i in range(len(text) - _GRAM + 1)}

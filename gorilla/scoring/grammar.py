@@ -58,5 +58,12 @@ def current_language() -> Language:
     return Language(tree_sitter_python.language())
 
 
+def compat_identity() -> str:
+    """Identifies the compat grammar build (path, size, mtime) for persisted results."""
+    path = _compat_library()
+    st = path.stat()
+    return f"{path}:{st.st_size}:{int(st.st_mtime)}"
+
+
 def parser(mode: str) -> Parser:
     return Parser(compat_language() if mode == "compat" else current_language())

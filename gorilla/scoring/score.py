@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gorilla.data import ApiBenchPaths, load_api_db, load_eval, read_jsonl
 from gorilla.data.hubs import hub_from_filename, normalize_hub
+from gorilla.data.paths import cache_dir
 from gorilla.data.records import ApiEntry
 from gorilla.errors import GorillaError, InputError
 from gorilla.prompting import parse_answer
@@ -67,8 +69,9 @@ class FileScore:
 class Scorer:
     """Scores many files; everything that depends only on a hub's data is built once and reused."""
 
-    def __init__(self, data_dir: str | Path | None = None, *, paths: ApiBenchPaths | None = None):
+    def __init__(self, data_dir: str | Path | None = None, *, paths: ApiBenchPaths | None = None, cache: bool = True):
         self.paths = paths or ApiBenchPaths.resolve(data_dir)
+        self._cache_dir = cache_dir() / "scoring" if cache else None
         self._db: dict[str, list[ApiEntry]] = {}
         self._gold: dict[str, list[str]] = {}
         self._matchers: dict[tuple[str, str], Any] = {}
@@ -87,19 +90,33 @@ class Scorer:
         key = (hub, mode)
         if key not in self._matchers:
             db = self.database(hub)
-            self._matchers[key] = CompatMatcher(hub, db) if mode == "compat" else StrictMatcher(db)
+            self._matchers[key] = CompatMatcher(hub, db, self._cache_dir) if mode == "compat" else StrictMatcher(db)
         return self._matchers[key]
 
     def score_file(self, path: str | Path, hub: str | None = None, mode: str = "compat") -> FileScore:
+        return self.score_files([path], hub, mode)[0]
+
+    def score_files(self, paths: Sequence[str | Path], hub: str | None = None, mode: str = "compat",
+                    workers: int = 1) -> list[FileScore]:
+        """Score several files; in compat mode, unique candidates across all of them are matched once."""
         if mode not in MODES:
             raise GorillaError(f"unknown mode {mode!r}: expected compat or strict")
-        hub = normalize_hub(hub) if hub else hub_from_filename(path)
-        if hub is None:
-            raise GorillaError(f"{path}: cannot tell the hub from the file name; pass --hub")
-        result = FileScore(str(path), hub, mode)
-        for line, obj in read_jsonl(path):
-            result.verdicts.append(self._judge(Path(path), line, obj, hub, mode))
-        return result
+        loaded = []
+        for path in paths:
+            file_hub = normalize_hub(hub) if hub else hub_from_filename(path)
+            if file_hub is None:
+                raise GorillaError(f"{path}: cannot tell the hub from the file name; pass --hub")
+            loaded.append((path, file_hub, list(read_jsonl(path))))
+        if mode == "compat":
+            for h in {h for _, h, _ in loaded}:
+                texts = (o["text"] for _, fh, rows in loaded if fh == h for _, o in rows if isinstance(o.get("text"), str))
+                self.matcher(h, mode).prefetch((c for t in texts if (c := compat_candidate(t, h)) is not None), workers)
+        scores = [FileScore(str(path), h, mode, [self._judge(Path(path), line, obj, h, mode) for line, obj in rows])
+                  for path, h, rows in loaded]
+        for m in self._matchers.values():
+            if isinstance(m, CompatMatcher):
+                m.save()
+        return scores
 
     def _judge(self, path: Path, line: int, obj: dict[str, Any], hub: str, mode: str) -> Verdict:
         qid = obj.get("question_id")
@@ -125,9 +142,8 @@ class Scorer:
             if not hits:
                 return Verdict(line, qid, False, True, None, why)
         gold = self._gold_domain(path, line, qid, hub)
-        good = [i for i in hits if db[i].domain == gold]
-        matched = good[0] if good else hits[0]
-        if good:
+        matched = hits[0]
+        if db[matched].domain == gold:
             return Verdict(line, qid, True, False, matched, f"matches entry {matched}, gold domain")
         return Verdict(line, qid, False, False, matched, f"matches entry {matched}: domain {db[matched].domain!r} != gold {gold!r}")
 

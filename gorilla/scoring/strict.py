@@ -6,10 +6,13 @@ Rules (README, "Strict mode"):
 - its API name must equal a database entry's, and every identifying argument of that entry
   must be present with an equal value: string literals compare by value (quote style and
   escapes normalised), other values by their text without whitespace; positional and keyword
-  forms of the same parameter are the same argument;
-- identifying arguments are the entry's string-literal arguments (model ids, repos, handles,
-  tasks); an entry with none is identified by all its arguments;
-- correct when a matching entry's domain equals the question's gold domain.
+  forms of the same parameter are the same argument; a torch.hub repo's `:ref` (git tag or
+  branch of the same repository) is ignored;
+- identifying arguments are the entry's arguments that hold a string literal (model ids, repos,
+  handles, tasks, also inside nested calls such as `model=AutoModel.from_pretrained('x')`);
+  flags and numbers are not; an entry with none is identified by all its arguments;
+- the first matching entry in file order is the match (as in compat mode), and the response
+  is correct when its domain equals the question's gold domain.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     ".from_pretrained": ("pretrained_model_name_or_path",),
 }
 _SPACE = re.compile(r"\s+")
+# torch.hub's `owner/repo:ref` selects a git ref of the same repository: the same API.
+_HUB_REF = re.compile(r"^([\w.-]+/[\w.-]+):[\w./-]+$")
 
 
 def _positional_names(api_name: str) -> tuple[str, ...]:
@@ -51,6 +56,7 @@ class Call:
 
 
 def _value(node: Node, src: bytes) -> tuple[bool, str]:
+    """(contains a string literal, normalised value): strings by value, anything else by its text."""
     text = src[node.start_byte: node.end_byte].decode()
     if node.type in ("string", "concatenated_string") and not any(c.type == "interpolation" for c in node.children):
         try:
@@ -59,7 +65,11 @@ def _value(node: Node, src: bytes) -> tuple[bool, str]:
                 return True, value
         except (ValueError, SyntaxError):
             pass
-    return False, _SPACE.sub("", text)
+    return _has_string(node), _SPACE.sub("", text).replace('"', "'")
+
+
+def _has_string(node: Node) -> bool:
+    return node.type == "string" or any(_has_string(c) for c in node.named_children)
 
 
 def parse_call(text: str) -> Call | None:
@@ -88,6 +98,8 @@ def parse_call(text: str) -> Call | None:
         else:
             args[names[position] if position < len(names) else f"#{position}"] = _value(arg, src)
             position += 1
+    if name == "torch.hub.load" and (repo := args.get("repo_or_dir")) and repo[0]:
+        args["repo_or_dir"] = (True, _HUB_REF.sub(r"\1", repo[1]))
     return Call(name, args)
 
 

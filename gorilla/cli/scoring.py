@@ -1,0 +1,95 @@
+"""`gorilla eval score` and `gorilla eval report`: torch-free, fast."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gorilla.cli.app import DataDir, eval_app
+from gorilla.errors import GorillaError
+
+
+class Mode(str, Enum):
+    compat = "compat"
+    strict = "strict"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+Responses = Annotated[list[Path], typer.Argument(help="Response JSONL files (question_id, text per line).", show_default=False)]
+HubOpt = Annotated[str | None, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface (default: from each file name).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store compat match results in the user cache.")]
+
+
+def _scorer(data_dir: Path | None, no_cache: bool):
+    from gorilla.scoring import Scorer
+
+    return Scorer(data_dir, cache=not no_cache)
+
+
+@eval_app.command("score")
+def score(
+    responses: Responses,
+    hub: HubOpt = None,
+    mode: Annotated[Mode, typer.Option(help="compat: the reference scorer's rules exactly; strict: argument-exact.")] = Mode.compat,
+    format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
+    verdicts: Annotated[Path | None, typer.Option(help="Write one JSON verdict per response (one input file only).")] = None,
+    data_dir: DataDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Accuracy and hallucination of response files by AST subtree matching.
+
+    Examples:
+      gorilla eval score ../shared/apibench/responses/torchhub/*.jsonl
+      gorilla eval score --mode strict --format json out/answers.jsonl --hub torchhub
+    """
+    from gorilla.data.jsonl import write_jsonl
+    from gorilla.scoring.score import verdict_rows
+
+    if verdicts and len(responses) != 1:
+        raise GorillaError("--verdicts takes exactly one responses file")
+    results = _scorer(data_dir, no_cache).score_files(responses, hub, mode.value, workers=os.cpu_count() or 1)
+    if verdicts:
+        write_jsonl(verdicts, verdict_rows(results[0]))
+    if format is Format.json:
+        for r in results:
+            print(json.dumps(r.figures()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"APIBench scores ({mode.value} mode)")
+    for col in ("file", "hub", "n", "accuracy", "hallucination", "error"):
+        table.add_column(col, justify="left" if col in ("file", "hub") else "right", overflow="fold")
+    for r in results:
+        table.add_row(Path(r.file).name, r.hub, str(r.n), f"{r.accuracy:.4f}", f"{r.hallucination:.4f}", f"{r.error:.4f}")
+    Console().print(table)
+
+
+@eval_app.command("report")
+def report(
+    responses: Responses,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md and report.png.")],
+    hub: HubOpt = None,
+    data_dir: DataDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """A markdown table and a PNG bar chart (accuracy, hallucination, error per file, both modes).
+
+    Example: gorilla eval report ../shared/apibench/responses/*/*FT*.jsonl --out report/
+    """
+    from gorilla.scoring.report import write_report
+
+    scorer = _scorer(data_dir, no_cache)
+    compat = scorer.score_files(responses, hub, "compat", workers=os.cpu_count() or 1)
+    strict = scorer.score_files(responses, hub, "strict")
+    md, png = write_report(list(zip(compat, strict, strict=True)), out)
+    print(f"wrote {md} and {png}")
