@@ -1,0 +1,164 @@
+"""parse -> database -> instructions -> split, written to a staging folder and renamed into place.
+
+The staging folder (`.<out>.partial` beside `out`) also keeps the teacher's raw text, so a build
+that crashed resumes generation where it stopped; `out` only ever holds a finished build.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
+from gorilla.apibench.calls import call_key
+from gorilla.apibench.selfinstruct import SelfInstructConfig
+from gorilla.apibench.source import Found, SourceError
+from gorilla.apibench.split import split_pairs
+from gorilla.data import atomic_write, read_jsonl, write_jsonl
+from gorilla.errors import GorillaError
+
+PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo}
+HUB_ALIASES = {"tfhub": "tensorflowhub", "tf": "tensorflowhub", "hf": "huggingface", "torch": "torchhub"}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    hub: str
+    docs: Path
+    out: Path
+    teacher: str = "embedded"
+    teacher_model: str | None = None  # model name at an OpenAI-compatible endpoint
+    concurrency: int = 8
+    instructions: bool = True
+    keep_going: bool = False
+    eval_fraction: float = 0.1
+    limit: int | None = None  # first N APIs only (smoke runs)
+    seeds: Path | None = None
+    selfinstruct: SelfInstructConfig = field(default_factory=SelfInstructConfig)
+
+
+@dataclass
+class Problems:
+    """Malformed sources met along the way: raised at once, or collected under --keep-going."""
+
+    keep_going: bool
+    report: Callable[[str], None]
+    skipped_files: list[str] = field(default_factory=list)
+    skipped_records: list[str] = field(default_factory=list)
+    shown: int = 20  # the rest are counted, and listed in the manifest
+
+    def __call__(self, error: SourceError, whole_file: bool) -> None:
+        if not self.keep_going:
+            raise error
+        (self.skipped_files if whole_file else self.skipped_records).append(str(error))
+        if len(self.skipped_files) + len(self.skipped_records) <= self.shown:
+            self.report(f"skipped: {error}")
+
+
+def normalize(hub: str) -> str:
+    hub = HUB_ALIASES.get(hub.lower(), hub.lower())
+    if hub not in PARSERS:
+        raise GorillaError(f"--hub: expected one of {', '.join(PARSERS)}, got {hub!r}")
+    return hub
+
+
+def read_database(path: Path) -> list[Found]:
+    """An existing API database (ours or upstream's) as found records, each located by its line."""
+    return [Found(obj, str(path), line, 1) for line, obj in read_jsonl(path)]
+
+
+def collect(hub: str, docs: Path, problems: Problems) -> tuple[list[Found], dict[str, int]]:
+    """Every record the hub's parser finds under `docs` (a folder, one page, or an API-database .jsonl)."""
+    if not docs.exists():
+        raise GorillaError(f"--docs: {docs} does not exist")
+    if docs.suffix == ".jsonl":
+        found = read_database(docs)
+        return found, {"files": 1, "used": 1, "without_api": 0, "skipped": 0}
+    parser = PARSERS[hub]
+    paths = parser.files(docs)
+    if not paths:
+        raise GorillaError(f"--docs: no {hub} pages under {docs}")
+    found: list[Found] = []
+    used = empty = 0
+    for p in paths:
+        try:
+            got = parser.parse_file(p).found
+        except SourceError as e:
+            problems(e, whole_file=True)
+            continue
+        used += bool(got)
+        empty += not got
+        found += got
+    return found, {"files": len(paths), "used": used, "without_api": empty, "skipped": len(problems.skipped_files)}
+
+
+def merge_checked(found: list[Found], hub: str, problems: Problems) -> tuple[list[dict[str, Any]], int]:
+    """Records whose api_call parses (the others reported/skipped), merged and ordered."""
+    good = []
+    for f in found:
+        try:
+            database.check(f, hub)
+            good.append(f)
+        except SourceError as e:
+            problems(e, whole_file=False)
+    return database.merge(good, hub)
+
+
+def _replace_dir(staging: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(cfg: BuildConfig, report: Callable[[str], None] = print,
+          progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the whole build; return the manifest (also written to `out/manifest.json`)."""
+    hub = normalize(cfg.hub)
+    t0 = time.perf_counter()
+    problems = Problems(cfg.keep_going, report)
+    found, files = collect(hub, cfg.docs, problems)
+    records, merged = merge_checked(found, hub, problems)
+    if cfg.limit is not None:
+        records = records[: cfg.limit]
+    if not records:
+        raise GorillaError(f"no API records found in {cfg.docs}")
+    staging = cfg.out.with_name(f".{cfg.out.name}.partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    database.write(staging / "api.jsonl", records)
+    manifest: dict[str, Any] = {
+        "hub": hub, "docs": str(cfg.docs), "files": files, "records_found": len(found), "duplicates_merged": merged,
+        "records_skipped": len(problems.skipped_records), "apis": len(records),
+        "skipped": {"files": problems.skipped_files, "records": problems.skipped_records[:1000]},
+        "parse_seconds": round(time.perf_counter() - t0, 2),
+    }
+    if cfg.instructions:
+        seeds = selfinstruct.load_seeds(hub, cfg.seeds)
+        teacher = selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency)
+        t1 = time.perf_counter()
+        texts = selfinstruct.generate(records, hub, teacher, seeds, staging / "teacher.jsonl", cfg.selfinstruct, progress)
+        pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct)
+        train, evals = split_pairs(pairs, lambda p: call_key(hub, p["api_call"]) or p["api_call"], cfg.eval_fraction,
+                                   cfg.selfinstruct.seed)
+        write_jsonl(staging / "train.json", train)
+        write_jsonl(staging / "eval.json", evals)
+        manifest["instructions"] = {**counts, "teacher": teacher.name, "train_pairs": len(train), "eval_pairs": len(evals),
+                                    "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1)}
+    else:
+        (staging / "teacher.jsonl").unlink(missing_ok=True)
+        for name in ("train.json", "eval.json"):
+            (staging / name).unlink(missing_ok=True)
+        manifest["instructions"] = None
+    manifest["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+    manifest["seconds"] = round(time.perf_counter() - t0, 1)
+    with atomic_write(staging / "manifest.json") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+    _replace_dir(staging, cfg.out)
+    return manifest

@@ -1,0 +1,274 @@
+"""Self-instruct: a teacher model writes user instructions for each API, filters keep the good ones.
+
+For each API the teacher sees 3 of the hub's 6 hand-written seeds (API record + instructions that
+never name it) and the API's own record, and continues a numbered list of 10 requests. Raw teacher
+text is appended to `teacher.jsonl` as it comes, so a crash resumes where it stopped; filtering is
+a pure function of that file and the database, so a fixed seed and teacher give the same pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gorilla.apibench.calls import call_key
+from gorilla.data.paths import REPO_ROOT
+from gorilla.errors import GorillaError, InputError
+from gorilla.models.base import Backend
+from gorilla.prompting import INSTRUCTION_TAG, OUTPUT_TAG, format_answer
+
+SEEDS_DIR = REPO_ROOT / "apibench" / "seeds"
+FILTERS = ("unparsed", "length", "names_api", "call_mismatch", "near_duplicate")
+
+TEACHER_HEADER = (
+    "Below, each API is followed by requests that real users typed when they needed it. A request describes "
+    "the user's own task and data in plain words. It never names the API, the model, its architecture or "
+    "its repository. Write {n} new, varied requests for the last API.\n"
+)
+TEACHER_STOP = ("\nAPI:", "\n\n\n")
+
+
+@dataclass(frozen=True)
+class SelfInstructConfig:
+    per_api: int = 10  # requests asked of the teacher per API (and the most kept)
+    seeds_in_prompt: int = 3
+    seed: int = 0
+    max_new_tokens: int = 320
+    temperature: float = 0.0  # greedy: the same teacher gives the same text
+    batch_size: int = 4
+    min_words: int = 5
+    max_words: int = 60
+    max_chars: int = 400
+    near_dup: float = 0.7  # word-set Jaccard at or above which a later instruction is a near-duplicate
+
+
+@dataclass(frozen=True)
+class Seed:
+    api: dict[str, Any]
+    instructions: tuple[str, ...]
+
+
+def load_seeds(hub: str, path: Path | None = None) -> list[Seed]:
+    path = path or SEEDS_DIR / f"{hub}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, f"no seed file for hub {hub!r}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    seeds = []
+    for i, s in enumerate(data if isinstance(data, list) else []):
+        if not isinstance(s, dict) or not isinstance(s.get("api"), dict) or not isinstance(s.get("instructions"), list):
+            raise InputError(path, "each seed needs an 'api' object and an 'instructions' list", None, f"[{i}]")
+        seeds.append(Seed(s["api"], tuple(str(x) for x in s["instructions"])))
+    if len(seeds) < 3:
+        raise InputError(path, f"need at least 3 seeds, found {len(seeds)}")
+    return seeds
+
+
+def _compact(api: dict[str, Any]) -> str:
+    keep = ("domain", "functionality", "api_call", "description")
+    doc = {k: api[k] for k in keep if api.get(k)}
+    if len(doc.get("description", "")) > 300:
+        doc["description"] = doc["description"][:300].rsplit(" ", 1)[0] + "..."
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def teacher_prompt(api: dict[str, Any], seeds: Sequence[Seed], n: int) -> str:
+    parts = [TEACHER_HEADER.format(n=n)]
+    for s in seeds:
+        parts.append(f"API: {_compact(s.api)}\nRequests:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(s.instructions, 1)) + "\n")
+    parts.append(f"API: {_compact(api)}\nRequests:\n1.")
+    return "\n".join(parts)
+
+
+def pick_seeds(seeds: Sequence[Seed], key: str, k: int, seed: int) -> list[Seed]:
+    """k seeds chosen by (seed, API key) alone, so order of work and resumption never change them."""
+    return random.Random(f"{seed}:{key}").sample(list(seeds), k)
+
+
+def parse_requests(text: str) -> list[str]:
+    """The numbered list the teacher continued (its output starts right after `1.`)."""
+    items = re.split(r"(?:^|\n)\s*\d{1,2}[.)]\s*", "1. " + text.strip())
+    out = []
+    for item in items:
+        line = " ".join(item.split("\n\n")[0].split()).strip().strip('"').strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def forbidden_names(hub: str, api: dict[str, Any]) -> list[str]:
+    """Names an instruction must not contain: API name, model id, repository (and its owner), tfhub handle parts."""
+    names = [str(api.get("api_name") or "")]
+    key = call_key(hub, api.get("api_call", "")) or ""
+    if hub == "torchhub" and ":" in key:
+        repo, model = key.split(":", 1)
+        names += [model, repo, repo.split("/")[0]]
+    elif hub == "tensorflowhub":
+        names += [p for p in key.split("/")[:-1] if len(_norm(p)) >= 5]
+    else:
+        for v in re.findall(r"""['"]([^'"]+)['"]""", api.get("api_call", "")):
+            if "/" in v:
+                names += [v, v.split("/")[-1]]
+    return [n for n in dict.fromkeys(_norm(x) for x in names) if len(n) >= 4]
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+class NearDuplicates:
+    """Word-set Jaccard against everything kept so far, looked up through shared word pairs."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.kept: list[set[str]] = []
+        self.index: dict[tuple[str, str], list[int]] = {}
+
+    @staticmethod
+    def _pairs(text: str) -> set[tuple[str, str]]:
+        w = re.findall(r"[a-z0-9]+", text.lower())
+        return set(zip(w, w[1:], strict=False)) or {(x, "") for x in w}
+
+    def add_if_new(self, text: str) -> bool:
+        words, pairs = _words(text), self._pairs(text)
+        seen = {i for p in pairs for i in self.index.get(p, ())}
+        if any(len(words & self.kept[i]) / max(1, len(words | self.kept[i])) >= self.threshold for i in seen):
+            return False
+        self.kept.append(words)
+        for p in pairs:
+            self.index.setdefault(p, []).append(len(self.kept) - 1)
+        return True
+
+
+def _code(api: dict[str, Any], limit: int = 1000) -> str:
+    code = api.get("example_code") or ""
+    code = "\n".join(map(str, code)) if isinstance(code, list) else str(code)
+    return code if len(code) <= limit else code[:limit].rsplit("\n", 1)[0]
+
+
+def _first_sentence(text: str) -> str:
+    m = re.match(r"(.+?[.!?])(\s|$)", " ".join(str(text or "").split()))
+    return m.group(1) if m else " ".join(str(text or "").split())[:300]
+
+
+def make_pair(instruction: str, api: dict[str, Any]) -> dict[str, Any]:
+    """A pair in upstream's train format; the answer in the one shared format (`gorilla.prompting`)."""
+    answer = format_answer(api["domain"], api["api_call"], str(api.get("framework", "")),
+                           _first_sentence(api.get("description", "")), _code(api))
+    return {"code": f"{INSTRUCTION_TAG} {instruction}\n{OUTPUT_TAG} {answer}", "api_call": api["api_call"],
+            "provider": str(api.get("framework", "")), "api_data": api}
+
+
+def prompt_id(prompt: str, teacher: str, cfg: SelfInstructConfig) -> str:
+    sig = json.dumps([prompt, teacher, cfg.max_new_tokens, cfg.temperature, cfg.seed])
+    return hashlib.sha256(sig.encode()).hexdigest()[:16]
+
+
+def load_raw(path: Path) -> dict[str, str]:
+    """prompt id -> teacher text from an earlier (possibly interrupted) run; a torn last line is ignored."""
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                out[row["id"]] = row["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return out
+
+
+def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Backend, seeds: Sequence[Seed], raw_path: Path,
+             cfg: SelfInstructConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
+    """Ask the teacher about every API not yet in `raw_path`; return {API key: teacher text} for all."""
+    jobs = []
+    for api in db:
+        key = call_key(hub, api["api_call"]) or api["api_call"]
+        prompt = teacher_prompt(api, pick_seeds(seeds, key, cfg.seeds_in_prompt, cfg.seed), cfg.per_api)
+        jobs.append((key, prompt, prompt_id(prompt, teacher.name, cfg)))
+    done = load_raw(raw_path)
+    todo = [j for j in jobs if j[2] not in done]
+    if progress:
+        progress(len(jobs) - len(todo), len(jobs))
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(raw_path, "a", encoding="utf-8") as f:
+        for start in range(0, len(todo), cfg.batch_size):
+            batch = todo[start: start + cfg.batch_size]
+            texts = teacher.generate([p for _, p, _ in batch], max_new_tokens=cfg.max_new_tokens,
+                                     temperature=cfg.temperature, stop=TEACHER_STOP)
+            if len(texts) != len(batch):
+                raise GorillaError(f"teacher {teacher.name} returned {len(texts)} texts for {len(batch)} prompts")
+            for (key, _, pid), text in zip(batch, texts, strict=True):
+                f.write(json.dumps({"id": pid, "key": key, "text": text}, ensure_ascii=False) + "\n")
+                done[pid] = text
+            f.flush()
+            os.fsync(f.fileno())
+            if progress:
+                progress(len(jobs) - len(todo) + start + len(batch), len(jobs))
+    return {key: done[pid] for key, _, pid in jobs}
+
+
+def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str],
+                 cfg: SelfInstructConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Teacher text -> kept pairs, in database order, and counts kept and dropped per filter."""
+    from gorilla.data.records import ApiEntry
+    from gorilla.scoring.strict import StrictMatcher
+
+    entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
+    matcher = StrictMatcher(entries)
+    dups = NearDuplicates(cfg.near_dup)
+    dropped = dict.fromkeys(FILTERS, 0)
+    pairs, candidates = [], 0
+    for i, api in enumerate(db):
+        key = call_key(hub, api["api_call"]) or api["api_call"]
+        requests = parse_requests(texts.get(key, ""))[: cfg.per_api]
+        candidates += len(requests)
+        if not requests:
+            dropped["unparsed"] += 1
+            continue
+        names = forbidden_names(hub, api)
+        hits, _ = matcher.match(api["api_call"])
+        for text in requests:
+            n_words = len(text.split())
+            if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:
+                dropped["length"] += 1
+            elif any(n in _norm(text) for n in names):
+                dropped["names_api"] += 1
+            elif i not in hits:
+                dropped["call_mismatch"] += 1
+            elif not dups.add_if_new(text):
+                dropped["near_duplicate"] += 1
+            else:
+                pairs.append(make_pair(text, api))
+    counts = {"apis": len(db), "apis_with_pairs": len({p["api_call"] for p in pairs}), "candidates": candidates,
+              "kept": len(pairs), "dropped": dropped, "config": asdict(cfg)}
+    return pairs, counts
+
+
+def load_teacher(spec: str, *, model: str | None = None, concurrency: int = 8) -> Backend:
+    """`embedded` (SmolLM2), `tiny` (random LLaMA, tests), an HF id / dir / .gguf, or `openai:URL` (completions)."""
+    if spec.startswith(("openai:", "http://", "https://")):
+        from gorilla.models.openai import OpenAIBackend
+
+        url = spec.split(":", 1)[1] if spec.startswith("openai:") else spec
+        return OpenAIBackend(base_url=url, model=model, mode="completions", concurrency=concurrency)
+    from gorilla.models.local import LocalBackend
+
+    if spec == "tiny":
+        from gorilla.models.tiny import tiny_llama
+
+        return LocalBackend(*tiny_llama(), name="tiny-random-llama")
+    return LocalBackend.load(spec)
+

@@ -1,0 +1,105 @@
+"""`gorilla apibench ...`: build an APIBench-style dataset from hub docs, and diff it against upstream."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gorilla.cli.app import apibench_app
+
+
+@apibench_app.command("build")
+def build(
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface or apizoo.")],
+    docs: Annotated[Path, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, manifest.json.")],
+    teacher: Annotated[str, typer.Option(help="embedded (SmolLM2), tiny, an HF id / model dir / .gguf, or openai:URL.")] = "embedded",
+    teacher_model: Annotated[str | None, typer.Option(help="Model name at an OpenAI-compatible endpoint.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent requests to an OpenAI-compatible endpoint.")] = 8,
+    no_instructions: Annotated[bool, typer.Option("--no-instructions", help="Only parse and write the API database.")] = False,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip malformed sources instead of stopping.")] = False,
+    per_api: Annotated[int, typer.Option(help="Instructions asked of the teacher per API.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Prompts per teacher call.")] = 4,
+    max_new_tokens: Annotated[int, typer.Option(help="Teacher tokens per API.")] = 320,
+    eval_fraction: Annotated[float, typer.Option(help="Share of APIs held out for eval.json.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed for seed-example choice and the split.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N APIs (smoke runs).")] = None,
+    seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default apibench/seeds/<hub>.json).")] = None,
+) -> None:
+    """Parse hub docs into an API database, write teacher instructions for it, split by API.
+
+    Example: gorilla apibench build --hub torchhub --docs ../shared/docs/torchhub --out build/torchhub --no-instructions
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from gorilla.apibench.build import BuildConfig
+    from gorilla.apibench.build import build as run
+    from gorilla.apibench.selfinstruct import SelfInstructConfig
+
+    cfg = BuildConfig(hub=hub, docs=docs, out=out, teacher=teacher, teacher_model=teacher_model, concurrency=concurrency,
+                      instructions=not no_instructions, keep_going=keep_going, eval_fraction=eval_fraction, limit=limit,
+                      seeds=seeds, selfinstruct=SelfInstructConfig(per_api=per_api, seed=seed, batch_size=batch_size,
+                                                                   max_new_tokens=max_new_tokens))
+    bar = Progress(TextColumn("teacher"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+    task = bar.add_task("teacher", total=None, rate="")
+
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+        speed = bar.tasks[0].speed
+        bar.update(task, rate=f"{speed * 60:.1f} APIs/min" if speed else "")
+
+    def report(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    try:
+        m = run(cfg, report=report, progress=progress)
+    finally:
+        bar.stop()
+    f = m["files"]
+    print(f"{m['hub']}: {m['apis']} APIs ({m['records_found']} records found, {m['duplicates_merged']} duplicates merged, "
+          f"{m['records_skipped']} records skipped)")
+    print(f"files: {f['used']} used, {f['without_api']} without an API, {f['skipped']} skipped (malformed) of {f['files']}")
+    if m["instructions"]:
+        i = m["instructions"]
+        print(f"instructions: {i['kept']} kept of {i['candidates']} ({i['train_pairs']} train, {i['eval_pairs']} eval); "
+              f"dropped: " + ", ".join(f"{k} {v}" for k, v in i["dropped"].items()))
+    print(f"wrote {out}/ (api.jsonl{', train.json, eval.json' if m['instructions'] else ''}, manifest.json)")
+
+
+@apibench_app.command("diff")
+def diff(
+    built: Annotated[Path, typer.Argument(help="Our API database (api.jsonl).")],
+    upstream: Annotated[Path, typer.Argument(help="Upstream API database, e.g. ../shared/apibench/api/torchhub_api.jsonl.")],
+    hub: Annotated[str | None, typer.Option(help="torchhub, tensorflowhub, huggingface (default: from file names).")] = None,
+    only_docs: Annotated[Path | None, typer.Option(help="TF Hub docs folder: count only upstream handles with a page there.")] = None,
+    show_extra: Annotated[int, typer.Option(help="How many extra calls to list.")] = 20,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """How many upstream API calls the build reproduces; the missing and the extra ones.
+
+    Example: gorilla apibench diff build/torchhub/api.jsonl ../shared/apibench/api/torchhub_api.jsonl
+    """
+    from gorilla.apibench import diff as d
+    from gorilla.apibench.tfhub import files, handle_from_path
+    from gorilla.data import atomic_write
+
+    only = {h for p in files(only_docs) if (h := handle_from_path(p))} if only_docs else None
+    result = d.diff(built, upstream, hub, only)
+    print(d.render(result, show_extra))
+    if json_out:
+        with atomic_write(json_out) as f:
+            json.dump(result.as_dict(), f, indent=2)
