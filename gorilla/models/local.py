@@ -1,0 +1,147 @@
+"""The local backend: a transformers causal LM in this process (HF id or dir, GGUF file, PEFT adapter).
+
+Greedy, batched, left-padded generation; CUDA with bf16 when there is a GPU, CPU float32
+otherwise. `allowed_calls` switches on constrained decoding (gorilla.models.constrained).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gorilla.errors import GorillaError
+from gorilla.models.embedded import ensure_converted, is_embedded
+
+
+def set_threads() -> None:
+    """torch uses GORILLA_THREADS (else OMP_NUM_THREADS) threads: /tmp/heavy and shared machines set 1."""
+    import torch
+
+    for var in ("GORILLA_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            torch.set_num_threads(int(value))
+            return
+
+
+def _device_dtype() -> tuple[str, Any]:
+    import torch
+
+    return ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+
+
+def _load_error(spec: str, e: BaseException) -> GorillaError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return GorillaError(f"--model {spec}: cannot load: {first}")
+
+
+def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | None]:
+    """(path or HF id, gguf file name, adapter config) for what the user named."""
+    if is_embedded(spec):
+        return str(ensure_converted()), None, None
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise GorillaError(f"--model {spec}: a model file must be .gguf; otherwise pass a model directory")
+        return str(path.parent), path.name, None
+    if path.is_dir():
+        if (path / "adapter_config.json").is_file():
+            try:
+                adapter = json.loads((path / "adapter_config.json").read_text())
+                adapter["base_model_name_or_path"]  # noqa: B018  (presence check)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise GorillaError(f"{path / 'adapter_config.json'}: base_model_name_or_path: unreadable ({e})") from None
+            return str(path), None, adapter
+        if gguf_file is None and not (path / "config.json").is_file():
+            raise GorillaError(f"--model {spec}: not a model directory (no config.json or adapter_config.json)")
+        return str(path), gguf_file, None
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:  # a path, not an "org/name" id
+        raise GorillaError(f"--model {spec}: no such file or directory")
+    return spec, gguf_file, None  # a Hugging Face id (downloads only if the user's HF cache/network allow)
+
+
+def _load(spec: str, gguf_file: str | None, device: str, dtype: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where, gguf, adapter = _resolve(spec, gguf_file)
+    if adapter is not None:
+        base_model, tokenizer = _load(adapter["base_model_name_or_path"], None, device, dtype)
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(base_model, where).merge_and_unload()
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            raise _load_error(spec, e) from None
+        if (Path(where) / "tokenizer_config.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(where)
+        return model, tokenizer
+    kwargs = {"gguf_file": gguf} if gguf else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as e:
+        raise _load_error(spec, e) from None
+    return model.to(device), tokenizer
+
+
+class LocalBackend:
+    """A causal LM and its tokenizer; `generate` is batched greedy decoding with left padding."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str = "local"):
+        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+
+    @classmethod
+    def load(cls, spec: str = "embedded", *, gguf_file: str | None = None) -> LocalBackend:
+        """Load what `spec` names: "embedded", an HF id, a model dir, a .gguf file, or an adapter dir."""
+        set_threads()
+        device, dtype = _device_dtype()
+        model, tokenizer = _load(str(spec), gguf_file, device, dtype)
+        name = "smollm2-135m-instruct" if is_embedded(str(spec)) else Path(str(spec).rstrip("/")).name or str(spec)
+        return cls(model, tokenizer, name)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 160,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        allowed_calls: Sequence[Sequence[str]] | None = None,
+    ) -> list[str]:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from gorilla.models.constrained import CallConstraint, StopOnStrings
+
+        if not prompts:
+            return []
+        if allowed_calls is not None and len(allowed_calls) != len(prompts):
+            raise GorillaError(f"allowed_calls has {len(allowed_calls)} lists for {len(prompts)} prompts")
+        batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.model.device)
+        prompt_len = batch["input_ids"].shape[1]
+        processors, criteria = LogitsProcessorList(), StoppingCriteriaList()
+        if allowed_calls is not None:
+            constraint = CallConstraint(self.tokenizer, allowed_calls, prompt_len, max_new_tokens)
+            max_new_tokens = constraint.max_new_tokens  # never less than room for a whole call
+            processors.append(constraint)
+        if stop:
+            criteria.append(StopOnStrings(self.tokenizer, stop, prompt_len))
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, logits_processor=processors,
+                                      stopping_criteria=criteria, pad_token_id=self.tokenizer.pad_token_id,
+                                      top_p=None, top_k=None, **sampling)
+        texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        return [_cut(t, stop) for t in texts]
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    """Text up to the first stop string (generation may run a few tokens past it within a batch)."""
+    ends = [i for s in stop if (i := text.find(s)) >= 0]
+    return text[: min(ends)] if ends else text

@@ -1,0 +1,110 @@
+"""Local backend and constrained decoding, on a real (tiny, random-initialised) LLaMA forward pass."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from gorilla.errors import GorillaError
+from gorilla.models.base import Backend
+from gorilla.models.constrained import build_trie, call_tokens
+from gorilla.models.local import LocalBackend
+from gorilla.models.tiny import tiny_llama
+from gorilla.prompting import STOP, build_prompt, parse_answer
+
+WORDS = ("classify images of birds detect objects in street photos transcribe speech translate english to french "
+         "segment the road estimate depth generate text summarize news answer questions about a table").split()
+
+
+@pytest.fixture(scope="module")
+def backend() -> LocalBackend:
+    model, tok = tiny_llama(initializer_range=0.2)  # a less uniform random model picks more varied calls
+    return LocalBackend(model, tok, "tiny")
+
+
+def random_prompts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [build_prompt(" ".join(rng.choices(WORDS, k=rng.randint(1, 14)))) for _ in range(n)]
+
+
+def scorer_candidate(text: str) -> str:
+    """The reference scorer's cut (reference/scoring.md): after `api_call`, before `api_provider`, ':'+2 .. last ')'."""
+    piece = text.split("api_call", 1)[1].split("api_provider")[0]
+    start, end = max(piece.find(":"), 0), piece.rfind(")")
+    return piece[start + 2: end + 1]
+
+
+def call_field(text: str) -> str:
+    """The api_call field exactly as written (DB calls may carry trailing junk that parse_answer trims)."""
+    return text.split("<<<api_call>>>:", 1)[1].split("<<<api_provider>>>")[0].split("<<")[0].strip()
+
+
+def test_backend_protocol_and_greedy_is_deterministic(backend):
+    assert isinstance(backend, Backend)
+    prompts = random_prompts(2, seed=1)
+    a = backend.generate(prompts, max_new_tokens=12)
+    assert a == backend.generate(prompts, max_new_tokens=12)
+    assert len(a) == 2 and all(isinstance(t, str) and t for t in a)
+
+
+def test_left_padding_batch_equals_one_by_one(backend):
+    prompts = [build_prompt("hi"), build_prompt(" ".join(WORDS))]  # very different lengths: padding matters
+    lengths = [len(backend.tokenizer(p)["input_ids"]) for p in prompts]
+    assert lengths[1] > 3 * lengths[0]
+    together = backend.generate(prompts, max_new_tokens=10)
+    alone = [backend.generate([p], max_new_tokens=10)[0] for p in prompts]
+    assert together == alone
+
+
+def test_stop_strings_cut_the_text(backend):
+    out = backend.generate(random_prompts(3, seed=2), max_new_tokens=30, stop=("e",))
+    assert all("e" not in t for t in out)
+
+
+def test_constrained_call_is_always_on_the_trie(backend, data_dir):
+    """Many random prompts against the whole Hugging Face API database: the call is always one of them."""
+    calls = [json.loads(line)["api_call"] for line in open(data_dir / "api" / "huggingface_api.jsonl") if line.strip()]
+    prompts = random_prompts(48, seed=3)
+    outs = backend.generate(prompts, max_new_tokens=8, stop=STOP, allowed_calls=[calls] * len(prompts))
+    got = [call_field(o) for o in outs]
+    assert all(g in calls for g in got), [g for g in got if g not in calls]
+    assert all(scorer_candidate(o) == g[: g.rfind(")") + 1] for o, g in zip(outs, got, strict=True))
+    assert len(set(got)) > 3  # the random model really chooses, it is not stuck on one call
+
+
+def test_constrained_per_row_candidates_and_prefix_calls(backend):
+    """Each row gets its own candidates; a call that is a prefix of another may still be chosen whole."""
+    pools = [["pipeline('text-classification')", "pipeline('text-classification').to('cpu')"],
+             ["hub.load('https://tfhub.dev/google/universal-sentence-encoder/4')"],
+             ["torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)",
+              "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True)"]]
+    rng = random.Random(4)
+    prompts = random_prompts(24, seed=5)
+    allowed = [rng.choice(pools) for _ in prompts]
+    outs = backend.generate(prompts, max_new_tokens=5, stop=STOP, allowed_calls=allowed)
+    for out, pool in zip(outs, allowed, strict=True):
+        assert call_field(out) in pool and parse_answer(out).api_call in pool, out
+        assert out.count("<<<api_call>>>") >= 1
+
+
+def test_trie_tokenises_calls_as_written_after_the_marker(backend):
+    tok = backend.tokenizer
+    call = "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)"
+    in_context = tok.encode(f"<<<api_call>>>: {call}", add_special_tokens=False)
+    assert in_context[-len(call_tokens(tok, call)):] == call_tokens(tok, call)
+    trie = build_trie(tok, [call, call])
+    assert trie.depth == len(call_tokens(tok, call))
+
+
+def test_unreadable_model_path_is_one_line_error(tmp_path):
+    for spec, why in ((tmp_path / "missing" / "model", "no such file"), (tmp_path, "not a model directory"),
+                      (tmp_path / "weights.bin", "must be .gguf")):
+        if spec.name == "weights.bin":
+            spec.write_bytes(b"junk")
+        with pytest.raises(GorillaError, match=why):
+            LocalBackend.load(str(spec))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(GorillaError, match="cannot load"):
+        LocalBackend.load(str(tmp_path))
