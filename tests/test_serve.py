@@ -45,14 +45,20 @@ def running(app) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def answer(data_dir):
+def tiny():
+    from gorilla.models.tiny import tiny_llama
+
+    return tiny_llama()
+
+
+@pytest.fixture(scope="module")
+def answer(data_dir, tiny):
     """A real pipeline: BM25 retrieval over torchhub's API DB, the shared prompt, the tiny LLaMA, the parser."""
     from gorilla.models.local import LocalBackend
-    from gorilla.models.tiny import tiny_llama
     from gorilla.prompting import STOP, format_answer, render_doc
     from gorilla.retrieval import get_retriever
 
-    backend = LocalBackend(*tiny_llama(), name="tiny")
+    backend = LocalBackend(*tiny, name="tiny")
     retriever = get_retriever("bm25", "torchhub", data_dir=data_dir)
 
     def answer(query: str, max_tokens: int) -> Reply:
@@ -225,3 +231,43 @@ def test_serve_help_is_torch_free():
                             "print(sorted(m for m in ('torch', 'transformers', 'faiss', 'sentence_transformers', 'uvicorn')"
                             " if m in sys.modules))"], capture_output=True, text=True)
     assert probe.stdout.strip().splitlines()[-1] == "[]", probe.stdout + probe.stderr
+
+
+def test_gorilla_serve_command_end_to_end(tmp_path, data_dir, tiny):
+    """The real `gorilla serve` process on a saved tiny model: it binds loopback and answers the openai client."""
+    import re
+    import subprocess
+    import sys
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    proc = subprocess.Popen([sys.executable, "-m", "gorilla", "serve", "--model", str(tmp_path / "tiny"), "--port", "0",
+                             "--hub", "torchhub", "--retriever", "bm25", "--api-key", KEY, "--max-tokens-limit", "32",
+                             "--data-dir", str(data_dir)], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # uvicorn logs the bound address once it listens
+            lines.append(line)
+            if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
+                break
+        else:
+            pytest.fail("".join(lines))
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{m.group(1)}/v1", api_key=KEY, max_retries=0, timeout=60)
+        r = client.chat.completions.create(model="gorilla", max_tokens=8, messages=[{"role": "user", "content": QUERY}])
+        assert r.choices[0].message.content.startswith("<<<domain>>>:")
+        assert len(r.model_extra["gorilla"]["retrieved"]) == 3 and r.model_extra["gorilla"]["hub"] == "torchhub"
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="gorilla", max_tokens=33, messages=[{"role": "user", "content": QUERY}])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_gorilla_serve_bad_flags_are_one_line():
+    for args, message in ((["--hub", "nowhere"], "unknown hub 'nowhere'"),
+                          (["--backend", "openai"], "--backend openai needs --base-url"),
+                          (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--constrain", "db"],
+                           "needs --guided vllm")):
+        r = run_cli("serve", "--retriever", "none", "--port", "0", *args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr

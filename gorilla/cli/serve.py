@@ -1,0 +1,90 @@
+"""`gorilla serve`: the Gorilla pipeline behind an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from gorilla.cli.app import DataDir, app
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the server to the network.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port, printed at startup).")] = 8000,
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", help="Require 'Authorization: Bearer KEY' on /v1/* (default: $GORILLA_SERVE_API_KEY; none: open).",
+        show_default=False)] = None,
+    model: Annotated[str, typer.Option(help="embedded, an HF id or dir, a .gguf file, an adapter dir; "
+                                            "with --backend openai, the endpoint's model name.")] = "embedded",
+    backend: Annotated[str, typer.Option(help="local (transformers here) or openai (an OpenAI-compatible endpoint).")]
+    = "local",
+    base_url: Annotated[str | None, typer.Option(help="With --backend openai: the endpoint, e.g. http://host:8000/v1.")]
+    = None,
+    backend_api_key: Annotated[str | None, typer.Option(
+        help="With --backend openai: its key (default: $OPENAI_API_KEY).", show_default=False)] = None,
+    guided: Annotated[str, typer.Option(help="With --backend openai and --constrain: off, vllm (structured "
+                                             "outputs regex) or vllm-legacy (guided_regex, vLLM < 0.12).")] = "off",
+    hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub or huggingface.")] = "huggingface",
+    retriever: Annotated[str, typer.Option(help="bm25, dense, hybrid, examples, hybrid+examples, best, or none (0-shot).")]
+    = "best",
+    k: Annotated[int, typer.Option("-k", help="Documents put in the prompt.")] = 3,
+    constrain: Annotated[str, typer.Option(help="off, retrieved or db: api_call limited to those calls.")] = "off",
+    name: Annotated[str, typer.Option(help="Model id the server reports in /v1/models and responses.")] = "gorilla",
+    max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for (400 above).")] = 512,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 64 * 1024,
+    max_concurrency: Annotated[int, typer.Option(help="Answers computed at once.")] = 1,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting for a slot; beyond that 503 + Retry-After.")] = 16,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve Gorilla as an OpenAI-compatible API: /v1/models, /v1/chat/completions (streaming),
+    /v1/completions, /health. The last user message is the query; the reply is one API call.
+
+    Example: gorilla serve --hub torchhub --api-key secret --port 8000
+    then:    curl -H 'Authorization: Bearer secret' localhost:8000/v1/chat/completions \\
+             -d '{"model": "gorilla", "messages": [{"role": "user", "content": "classify bird photos"}]}'
+    """
+    import uvicorn
+
+    from gorilla.data import normalize_hub
+    from gorilla.errors import GorillaError
+    from gorilla.serve import ServeConfig, create_app
+    from gorilla.serve.answer import PipelineAnswerer
+
+    hub = normalize_hub(hub)
+    for flag, value in (("--max-tokens-limit", max_tokens_limit), ("--max-body-bytes", max_body_bytes),
+                        ("--max-concurrency", max_concurrency), ("-k", k)):
+        if value < 1:
+            raise GorillaError(f"{flag} must be at least 1, got {value}")
+    if backend == "local":
+        from gorilla.models.local import LocalBackend
+
+        model_backend = LocalBackend.load(model)
+    elif backend == "openai":
+        from gorilla.models.openai import OpenAIBackend, OpenAIConfig
+
+        if not base_url:
+            raise GorillaError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
+        model_backend = OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model,
+                                                   api_key=backend_api_key, guided=guided))
+        if constrain != "off" and guided == "off":
+            raise GorillaError("--constrain with --backend openai needs --guided vllm (or vllm-legacy): "
+                               "a generic endpoint cannot restrict api_call")
+    else:
+        raise GorillaError(f"--backend: expected local or openai, got {backend!r}")
+    found = None
+    if retriever.lower() != "none":
+        from gorilla.retrieval import get_retriever
+
+        found = get_retriever(retriever, hub, data_dir=data_dir)
+    answer = PipelineAnswerer(model_backend, found, hub, k=k, constrain=constrain)
+    config = ServeConfig(model_id=name, api_key=api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None,
+                         max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit,
+                         default_max_tokens=min(160, max_tokens_limit), max_concurrency=max_concurrency,
+                         max_queue=max_queue)
+    if host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
+        typer.echo(f"gorilla: warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)
+    uvicorn.run(create_app(answer, config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
