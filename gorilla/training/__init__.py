@@ -1,0 +1,20 @@
+"""Fine-tuning on APIBench-format train files: data (+ retriever-aware prompts), presets, TOML configs, the trainer.
+
+    from gorilla.training import TrainConfig, train
+    train(TrainConfig(base="embedded", out="runs/th", retriever="bm25"))
+
+torch and transformers load inside `train`, so importing this package stays light.
+"""
+
+from gorilla.training.config import TrainConfig
+from gorilla.training.presets import PRESETS
+
+
+def train(cfg: TrainConfig, callbacks=()) -> dict:
+    """Run or resume one fine-tuning job (see gorilla.training.trainer.train)."""
+    from gorilla.training.trainer import train as run
+
+    return run(cfg, callbacks)
+
+
+__all__ = ["TrainConfig", "PRESETS", "train"]
