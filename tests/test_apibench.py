@@ -261,3 +261,16 @@ def test_build_cli_malformed_sources_stop_or_keep_going(docs, tmp_path):
     assert "skipped: " in r.stderr and "skipped (malformed) of 28" in r.stdout
     m = json.loads((out / "manifest.json").read_text())
     assert m["files"]["skipped"] == len(m["skipped"]["files"]) >= 3 and m["apis"] > 100
+
+
+def test_build_config_file_then_flags(tmp_path):
+    from gorilla.apibench.build import load_config
+
+    cfg_file = tmp_path / "build.toml"
+    cfg_file.write_text('[defaults]\nper_api = 7\nteacher = "tiny"\n[torchhub]\ndocs = "docs/th"\nout = "out/th"\nper_api = 5\n')
+    cfg = load_config(cfg_file, "torch", {"teacher": "embedded", "out": None})
+    assert (cfg.hub, cfg.teacher, cfg.selfinstruct.per_api) == ("torchhub", "embedded", 5)
+    assert cfg.docs == (tmp_path / "docs/th").resolve() and cfg.out == (tmp_path / "out/th").resolve()
+    cfg_file.write_text("[torchhub]\ndocs = 'd'\nout = 'o'\nper_apis = 3\n")
+    with pytest.raises(Exception, match="unknown setting.*per_apis"):
+        load_config(cfg_file, "torchhub", {})

@@ -60,6 +60,37 @@ class Problems:
             self.report(f"skipped: {error}")
 
 
+def load_config(path: Path | None, hub: str, overrides: dict[str, Any]) -> BuildConfig:
+    """Settings from a TOML file (`[defaults]`, then `[<hub>]`), then the flags given (`overrides`, None = not given).
+
+    Relative paths in the file are relative to the file; keys are BuildConfig or SelfInstructConfig field names.
+    """
+    import tomllib
+
+    hub = normalize(hub)
+    settings: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise GorillaError(f"{path}: {e}") from None
+        for section in (data.get("defaults", {}), data.get(hub, {})):
+            for k, v in section.items():
+                settings[k] = (path.parent / v).resolve() if k in ("docs", "out", "seeds") else v
+    settings |= {k: v for k, v in overrides.items() if v is not None}
+    si_fields = set(SelfInstructConfig.__dataclass_fields__)
+    bc_fields = set(BuildConfig.__dataclass_fields__) - {"selfinstruct", "hub"}
+    unknown = set(settings) - si_fields - bc_fields
+    if unknown:
+        raise GorillaError(f"{path or 'build settings'}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for need in ("docs", "out"):
+        if need not in settings:
+            raise GorillaError(f"--{need} is required (or set it under [{hub}] in --config)")
+    si = SelfInstructConfig(**{k: v for k, v in settings.items() if k in si_fields})
+    return BuildConfig(hub=hub, selfinstruct=si, **{k: Path(v) if k in ("docs", "out", "seeds") else v
+                                                     for k, v in settings.items() if k in bc_fields})
+
+
 def normalize(hub: str) -> str:
     hub = HUB_ALIASES.get(hub.lower(), hub.lower())
     if hub not in PARSERS:

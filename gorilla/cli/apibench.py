@@ -15,18 +15,20 @@ from gorilla.cli.app import apibench_app
 @apibench_app.command("build")
 def build(
     hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface or apizoo.")],
-    docs: Annotated[Path, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, manifest.json.")],
-    teacher: Annotated[str, typer.Option(help="embedded (SmolLM2), tiny, an HF id / model dir / .gguf, or openai:URL.")] = "embedded",
+    docs: Annotated[Path | None, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, manifest.json.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings ([defaults], [<hub>]); flags win.")] = None,
+    teacher: Annotated[str | None, typer.Option(help="embedded (SmolLM2, default), tiny, an HF id / model dir / .gguf, "
+                                                     "or openai:URL.")] = None,
     teacher_model: Annotated[str | None, typer.Option(help="Model name at an OpenAI-compatible endpoint.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Concurrent requests to an OpenAI-compatible endpoint.")] = 8,
+    concurrency: Annotated[int | None, typer.Option(help="Concurrent requests to an endpoint (default 8).")] = None,
     no_instructions: Annotated[bool, typer.Option("--no-instructions", help="Only parse and write the API database.")] = False,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip malformed sources instead of stopping.")] = False,
-    per_api: Annotated[int, typer.Option(help="Instructions asked of the teacher per API.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Prompts per teacher call.")] = 4,
-    max_new_tokens: Annotated[int, typer.Option(help="Teacher tokens per API.")] = 320,
-    eval_fraction: Annotated[float, typer.Option(help="Share of APIs held out for eval.json.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed for seed-example choice and the split.")] = 0,
+    per_api: Annotated[int | None, typer.Option(help="Instructions asked of the teacher per API (default 10).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Prompts per teacher call (default 4).")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Teacher tokens per API (default 320).")] = None,
+    eval_fraction: Annotated[float | None, typer.Option(help="Share of APIs held out for eval.json (default 0.1).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for seed-example choice and the split (default 0).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N APIs (smoke runs).")] = None,
     seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default apibench/seeds/<hub>.json).")] = None,
 ) -> None:
@@ -43,14 +45,15 @@ def build(
         TimeRemainingColumn,
     )
 
-    from gorilla.apibench.build import BuildConfig
     from gorilla.apibench.build import build as run
-    from gorilla.apibench.selfinstruct import SelfInstructConfig
+    from gorilla.apibench.build import load_config
 
-    cfg = BuildConfig(hub=hub, docs=docs, out=out, teacher=teacher, teacher_model=teacher_model, concurrency=concurrency,
-                      instructions=not no_instructions, keep_going=keep_going, eval_fraction=eval_fraction, limit=limit,
-                      seeds=seeds, selfinstruct=SelfInstructConfig(per_api=per_api, seed=seed, batch_size=batch_size,
-                                                                   max_new_tokens=max_new_tokens))
+    cfg = load_config(config, hub, {
+        "docs": docs, "out": out, "teacher": teacher, "teacher_model": teacher_model, "concurrency": concurrency,
+        "instructions": False if no_instructions else None, "keep_going": True if keep_going else None,
+        "per_api": per_api, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "eval_fraction": eval_fraction,
+        "seed": seed, "limit": limit, "seeds": seeds})
+    out = cfg.out
     bar = Progress(TextColumn("teacher"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
     task = bar.add_task("teacher", total=None, rate="")
