@@ -21,7 +21,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python eval/bench_scorer.py
+	$(BIN)/python eval/bench_scorer.py --out eval/results/scorer_bench.json
 
 lint: install
 	$(BIN)/ruff check gorilla tests eval

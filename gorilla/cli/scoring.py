@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +14,12 @@ from gorilla.cli.app import DataDir, eval_app
 from gorilla.errors import GorillaError
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     compat = "compat"
     strict = "strict"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 

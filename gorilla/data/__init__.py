@@ -3,7 +3,17 @@
 from gorilla.data.hubs import EVAL_FILES, HUBS, hub_from_filename, normalize_hub
 from gorilla.data.jsonl import atomic_write, read_jsonl, write_jsonl
 from gorilla.data.paths import ApiBenchPaths, resolve_data_dir
-from gorilla.data.records import ApiEntry, EvalPair, Question, Response, load_api_db, load_eval, load_questions, load_responses, load_train
+from gorilla.data.records import (
+    ApiEntry,
+    EvalPair,
+    Question,
+    Response,
+    load_api_db,
+    load_eval,
+    load_questions,
+    load_responses,
+    load_train,
+)
 
 __all__ = [
     "HUBS", "EVAL_FILES", "hub_from_filename", "normalize_hub",
