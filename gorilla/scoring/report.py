@@ -40,9 +40,10 @@ def bar_chart(rows: Sequence[tuple[FileScore, FileScore]], out: Path) -> None:
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.set_xlim(0, 1)
         ax.set_title(f"{mode} mode")
-        ax.invert_yaxis()
-    axes[0].legend(loc="lower center", bbox_to_anchor=(1.0, -0.2 - 0.6 / max(len(rows), 1)), ncol=3, frameon=False)
-    fig.tight_layout()
+    axes[0].invert_yaxis()  # the axes share y: inverting once puts the first file on top
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (0.45 * len(rows) + 1.6)))
     with atomic_write(out, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
