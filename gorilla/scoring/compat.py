@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -198,17 +199,19 @@ def _match_chunk(chunk: list[str]) -> list[int]:
 class _GramIndex:
     """Finds the entries whose values all occur in a text, without scanning every entry.
 
-    Each entry is filed under one 4-gram of its values, the rarest across the database; a text
-    can only contain the entry's values if it contains that gram. Entries whose values are all
-    shorter than a gram are always checked.
+    Each entry is filed under one 4-gram taken from inside an alphanumeric run of its values,
+    the rarest across the database. Wherever a value occurs in a text, each of its runs lies
+    inside one run of the text, so the text can only contain the value if the gram is among the
+    grams of the text's (deduplicated) runs: far fewer than the grams of the whole text.
+    Entries without a run of 4 characters are always checked.
     """
 
     def __init__(self, entries: Sequence[_Entry]):
-        counts = Counter(g for e in entries for v in set(e.values) for g in _grams(v))
+        counts = Counter(g for e in entries for v in set(e.values) for g in _run_grams(v))
         self._by_gram: dict[str, list[_Entry]] = defaultdict(list)
         self._always: list[_Entry] = []
         for e in entries:
-            grams = [g for v in e.values for g in _grams(v)]
+            grams = [g for v in e.values for g in _run_grams(v)]
             if grams:
                 self._by_gram[min(grams, key=counts.__getitem__)].append(e)
             else:
@@ -217,14 +220,17 @@ class _GramIndex:
     def possible(self, text: str) -> list[_Entry]:
         """Entries whose values all occur in `text`, in database order."""
         found = list(self._always)
-        for g in _grams(text) & self._by_gram.keys():
+        for g in _run_grams(text) & self._by_gram.keys():
             found += self._by_gram[g]
         return sorted((e for e in found if all(v in text for v in e.values)), key=lambda e: e.index)
+
+
+_RUN = re.compile(rf"[A-Za-z0-9]{{{_GRAM},}}")
 
 
 def _digest(candidate: str) -> str:
     return hashlib.sha1(candidate.encode()).hexdigest()[:24]
 
 
-def _grams(text: str) -> set[str]:
-    return {text[i: i + _GRAM] for i in range(len(text) - _GRAM + 1)}
+def _run_grams(text: str) -> set[str]:
+    return {run[i: i + _GRAM] for run in set(_RUN.findall(text)) for i in range(len(run) - _GRAM + 1)}

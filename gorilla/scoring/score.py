@@ -111,8 +111,10 @@ class Scorer:
             for h in {h for _, h, _ in loaded}:
                 texts = (o["text"] for _, fh, rows in loaded if fh == h for _, o in rows if isinstance(o.get("text"), str))
                 self.matcher(h, mode).prefetch((c for t in texts if (c := compat_candidate(t, h)) is not None), workers)
-        scores = [FileScore(str(path), h, mode, [self._judge(Path(path), line, obj, h, mode) for line, obj in rows])
-                  for path, h, rows in loaded]
+        scores = []
+        for path, h, rows in loaded:
+            where = Path(path)
+            scores.append(FileScore(str(path), h, mode, [self._judge(where, line, obj, h, mode) for line, obj in rows]))
         for m in self._matchers.values():
             if isinstance(m, CompatMatcher):
                 m.save()
