@@ -187,13 +187,16 @@ def test_selfinstruct_filters():
     texts = {
         k0: " Sort my holiday photos by what animal is in them\n2. Use netv0x to label images of cats\n3. too short\n"
             "4. Please sort my holiday photos by what animal is in them",
-        k1: " Which bird species is in this picture from my garden camera?\n2. Load lab/zoo for me and classify",
+        k1: " Which bird species is in this picture from my garden camera?\n2. Load lab/zoo for me and classify\n"
+            "3. Count how many cars pass through the parking lot entrance in our footage",
         k2: " A perfectly fine request about something we need here",
     }
-    pairs, counts = selfinstruct.filter_pairs(db, "torchhub", texts, SelfInstructConfig())
+    seeds = selfinstruct.load_seeds("torchhub")  # the third request of k1 copies a seed
+    pairs, counts = selfinstruct.filter_pairs(db, "torchhub", texts, SelfInstructConfig(), seeds)
     assert [p["api_call"] for p in pairs] == [db[0]["api_call"], db[1]["api_call"]]
-    assert counts["dropped"] == {"unparsed": 0, "length": 1, "names_api": 2, "call_mismatch": 1, "near_duplicate": 1}
-    assert counts["kept"] == 2 and counts["candidates"] == 7
+    assert counts["dropped"] == {"unparsed": 0, "length": 1, "names_api": 2, "copies_seed": 1, "call_mismatch": 1,
+                                 "near_duplicate": 1}
+    assert counts["kept"] == 2 and counts["candidates"] == 8
     code = pairs[0]["code"]
     assert code.startswith("###Instruction: Sort my holiday photos") and "\n###Output: <<<domain>>>: Classification" in code
     assert "<<<api_call>>>: torch.hub.load(repo_or_dir='lab/zoo', model='netv0x', pretrained=True)" in code
@@ -224,12 +227,14 @@ def test_selfinstruct_resumes_and_is_deterministic(tiny, tmp_path):
     raw = tmp_path / "run1" / "teacher.jsonl"
     crashing = Counting(tiny, fail_after=1)
     with pytest.raises(RuntimeError):
-        selfinstruct.generate(db, "torchhub", crashing, seeds, raw, cfg)
+        selfinstruct.generate(db, "torchhub", lambda: crashing, "tiny", seeds, raw, cfg)
     assert len(raw.read_text().splitlines()) == 1  # the finished API was kept
     resumed = Counting(tiny)
-    texts = selfinstruct.generate(db, "torchhub", resumed, seeds, raw, cfg)
+    texts = selfinstruct.generate(db, "torchhub", lambda: resumed, "tiny", seeds, raw, cfg)
     assert resumed.prompts == 2  # only the two APIs not done before the crash
-    fresh = selfinstruct.generate(db, "torchhub", tiny, seeds, tmp_path / "run2" / "teacher.jsonl", cfg)
+    fresh = selfinstruct.generate(db, "torchhub", lambda: tiny, "tiny", seeds, tmp_path / "run2" / "teacher.jsonl", cfg)
+    never = Counting(tiny, fail_after=0)  # all done: the teacher is not even loaded
+    assert selfinstruct.generate(db, "torchhub", lambda: never, "tiny", seeds, raw, cfg) == texts
     assert texts == fresh and all(isinstance(t, str) and t for t in texts.values())
     prompt = selfinstruct.teacher_prompt(db[0], selfinstruct.pick_seeds(seeds, "k", 3, 0), 10)
     assert prompt.count("API: ") == 4 and prompt.endswith("Requests:\n1.") and "Write 10 new" in prompt

@@ -172,15 +172,20 @@ def build(cfg: BuildConfig, report: Callable[[str], None] = print,
     }
     if cfg.instructions:
         seeds = selfinstruct.load_seeds(hub, cfg.seeds)
-        teacher = selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency)
+        raw = staging / "teacher.jsonl"
+        if not raw.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
+            shutil.copyfile(cfg.out / "teacher.jsonl", raw)
+        teacher_id = selfinstruct.teacher_id(cfg.teacher, cfg.teacher_model)
         t1 = time.perf_counter()
-        texts = selfinstruct.generate(records, hub, teacher, seeds, staging / "teacher.jsonl", cfg.selfinstruct, progress)
-        pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct)
+        texts = selfinstruct.generate(
+            records, hub, lambda: selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency),
+            teacher_id, seeds, raw, cfg.selfinstruct, progress)
+        pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct, seeds)
         train, evals = split_pairs(pairs, lambda p: call_key(hub, p["api_call"]) or p["api_call"], cfg.eval_fraction,
                                    cfg.selfinstruct.seed)
         write_jsonl(staging / "train.json", train)
         write_jsonl(staging / "eval.json", evals)
-        manifest["instructions"] = {**counts, "teacher": teacher.name, "train_pairs": len(train), "eval_pairs": len(evals),
+        manifest["instructions"] = {**counts, "teacher": teacher_id, "train_pairs": len(train), "eval_pairs": len(evals),
                                     "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1)}
     else:
         (staging / "teacher.jsonl").unlink(missing_ok=True)

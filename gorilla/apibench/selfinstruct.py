@@ -25,7 +25,7 @@ from gorilla.models.base import Backend
 from gorilla.prompting import INSTRUCTION_TAG, OUTPUT_TAG, format_answer
 
 SEEDS_DIR = REPO_ROOT / "apibench" / "seeds"
-FILTERS = ("unparsed", "length", "names_api", "call_mismatch", "near_duplicate")
+FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "near_duplicate")
 
 TEACHER_HEADER = (
     "Below, each API is followed by requests that real users typed when they needed it. A request describes "
@@ -113,11 +113,16 @@ def forbidden_names(hub: str, api: dict[str, Any]) -> list[str]:
     """Names an instruction must not contain: API name, model id, repository (and its owner), tfhub handle parts."""
     names = [str(api.get("api_name") or "")]
     key = call_key(hub, api.get("api_call", "")) or ""
+    title = str(api.get("functionality") or "")
     if hub == "torchhub" and ":" in key:
         repo, model = key.split(":", 1)
         names += [model, repo, repo.split("/")[0]]
+        if len(title.split()) == 1:  # a one-word page title is the model family's name (`SimpleNet`, `HarDNet`)
+            names.append(title)
     elif hub == "tensorflowhub":
-        names += [p for p in key.split("/")[:-1] if len(_norm(p)) >= 5]
+        # model-like handle parts (`mobilenet_v2_100_224`, `universal-sentence-encoder`), not words like `classification`
+        names += [p for p in key.split("/")[1:-1] if re.search(r"[\d_-]", p)]
+        names += re.findall(r"\(([^)]+)\)", title)  # the network architecture
     else:
         for v in re.findall(r"""['"]([^'"]+)['"]""", api.get("api_call", "")):
             if "/" in v:
@@ -142,11 +147,15 @@ class NearDuplicates:
         w = re.findall(r"[a-z0-9]+", text.lower())
         return set(zip(w, w[1:], strict=False)) or {(x, "") for x in w}
 
+    def is_near(self, text: str) -> bool:
+        words = _words(text)
+        seen = {i for p in self._pairs(text) for i in self.index.get(p, ())}
+        return any(len(words & self.kept[i]) / max(1, len(words | self.kept[i])) >= self.threshold for i in seen)
+
     def add_if_new(self, text: str) -> bool:
-        words, pairs = _words(text), self._pairs(text)
-        seen = {i for p in pairs for i in self.index.get(p, ())}
-        if any(len(words & self.kept[i]) / max(1, len(words | self.kept[i])) >= self.threshold for i in seen):
+        if self.is_near(text):
             return False
+        words, pairs = _words(text), self._pairs(text)
         self.kept.append(words)
         for p in pairs:
             self.index.setdefault(p, []).append(len(self.kept) - 1)
@@ -172,8 +181,8 @@ def make_pair(instruction: str, api: dict[str, Any]) -> dict[str, Any]:
             "provider": str(api.get("framework", "")), "api_data": api}
 
 
-def prompt_id(prompt: str, teacher: str, cfg: SelfInstructConfig) -> str:
-    sig = json.dumps([prompt, teacher, cfg.max_new_tokens, cfg.temperature, cfg.seed])
+def prompt_id(prompt: str, teacher_id: str, cfg: SelfInstructConfig) -> str:
+    sig = json.dumps([prompt, teacher_id, cfg.max_new_tokens, cfg.temperature, cfg.seed])
     return hashlib.sha256(sig.encode()).hexdigest()[:16]
 
 
@@ -190,26 +199,34 @@ def load_raw(path: Path) -> dict[str, str]:
     return out
 
 
-def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Backend, seeds: Sequence[Seed], raw_path: Path,
-             cfg: SelfInstructConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
-    """Ask the teacher about every API not yet in `raw_path`; return {API key: teacher text} for all."""
+def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Callable[[], Backend], teacher_id: str,
+             seeds: Sequence[Seed], raw_path: Path, cfg: SelfInstructConfig,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
+    """Ask the teacher about every API not yet in `raw_path`; return {API key: teacher text} for all.
+
+    `teacher` is called (the model loaded) only when something is left to generate; `teacher_id`
+    names it in the resume keys, so text from another teacher or setting is never reused.
+    """
     jobs = []
     for api in db:
         key = call_key(hub, api["api_call"]) or api["api_call"]
         prompt = teacher_prompt(api, pick_seeds(seeds, key, cfg.seeds_in_prompt, cfg.seed), cfg.per_api)
-        jobs.append((key, prompt, prompt_id(prompt, teacher.name, cfg)))
+        jobs.append((key, prompt, prompt_id(prompt, teacher_id, cfg)))
     done = load_raw(raw_path)
     todo = [j for j in jobs if j[2] not in done]
     if progress:
         progress(len(jobs) - len(todo), len(jobs))
+    if not todo:
+        return {key: done[pid] for key, _, pid in jobs}
+    backend = teacher()
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     with open(raw_path, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), cfg.batch_size):
             batch = todo[start: start + cfg.batch_size]
-            texts = teacher.generate([p for _, p, _ in batch], max_new_tokens=cfg.max_new_tokens,
+            texts = backend.generate([p for _, p, _ in batch], max_new_tokens=cfg.max_new_tokens,
                                      temperature=cfg.temperature, stop=TEACHER_STOP)
             if len(texts) != len(batch):
-                raise GorillaError(f"teacher {teacher.name} returned {len(texts)} texts for {len(batch)} prompts")
+                raise GorillaError(f"teacher {backend.name} returned {len(texts)} texts for {len(batch)} prompts")
             for (key, _, pid), text in zip(batch, texts, strict=True):
                 f.write(json.dumps({"id": pid, "key": key, "text": text}, ensure_ascii=False) + "\n")
                 done[pid] = text
@@ -220,15 +237,21 @@ def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Backend, seeds: Se
     return {key: done[pid] for key, _, pid in jobs}
 
 
-def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str],
-                 cfg: SelfInstructConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Teacher text -> kept pairs, in database order, and counts kept and dropped per filter."""
+def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], cfg: SelfInstructConfig,
+                 seeds: Sequence[Seed] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Teacher text -> kept pairs, in database order, and counts kept and dropped per filter.
+
+    A small teacher often copies the seed requests it was shown; those are dropped as `copies_seed`.
+    """
     from gorilla.data.records import ApiEntry
     from gorilla.scoring.strict import StrictMatcher
 
     entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
     matcher = StrictMatcher(entries)
-    dups = NearDuplicates(cfg.near_dup)
+    dups, seen_seeds = NearDuplicates(cfg.near_dup), NearDuplicates(cfg.near_dup)
+    for s in seeds:
+        for t in s.instructions:
+            seen_seeds.add_if_new(t)
     dropped = dict.fromkeys(FILTERS, 0)
     pairs, candidates = [], 0
     for i, api in enumerate(db):
@@ -246,6 +269,8 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str],
                 dropped["length"] += 1
             elif any(n in _norm(text) for n in names):
                 dropped["names_api"] += 1
+            elif seen_seeds.is_near(text):
+                dropped["copies_seed"] += 1
             elif i not in hits:
                 dropped["call_mismatch"] += 1
             elif not dups.add_if_new(text):
@@ -255,6 +280,15 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str],
     counts = {"apis": len(db), "apis_with_pairs": len({p["api_call"] for p in pairs}), "candidates": candidates,
               "kept": len(pairs), "dropped": dropped, "config": asdict(cfg)}
     return pairs, counts
+
+
+def teacher_id(spec: str, model: str | None = None) -> str:
+    """The teacher's name in resume keys and manifests (the embedded and tiny models by their backend names)."""
+    from gorilla.models.embedded import is_embedded
+
+    if spec == "tiny":
+        return "tiny-random-llama"
+    return "smollm2-135m-instruct" if is_embedded(spec) else spec + (f"@{model}" if model else "")
 
 
 def load_teacher(spec: str, *, model: str | None = None, concurrency: int = 8) -> Backend:
