@@ -26,5 +26,12 @@ bench: install
 lint: install
 	$(BIN)/ruff check gorilla tests eval
 
+# The headline fine-tune: SmolLM2-135M on torchhub_train.json (CPU), then 0-shot and retriever-aware eval,
+# free and constrained; figures to eval/results/training.{md,json}. Rerun after an interruption: it resumes.
+TRAIN_OUT ?= runs/smollm2-torchhub
+train-torchhub: install
+	$(BIN)/gorilla train --preset smollm2-135m --hub torchhub --out $(TRAIN_OUT) --eval --eval-constrained
+	$(BIN)/python eval/training_report.py $(TRAIN_OUT)
+
 clean:
 	rm -rf $(VENV) build *.egg-info

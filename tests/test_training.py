@@ -211,3 +211,23 @@ def test_ddp_two_cpu_processes_over_gloo(tmp_path, data_dir):
     assert r.stdout.count("saved model to") == 1  # rank 0 alone writes
     assert (out / "model.safetensors").is_file() and (out / CONFIG_NAME).is_file()
     shutil.rmtree(out)
+
+
+def test_tiny_end_to_end_lora_merge_generate_score(tmp_path, data_dir):
+    from gorilla.models.local import LocalBackend
+    from gorilla.prompting import STOP, build_prompt
+
+    out = tmp_path / "run"
+    r = run_cli("train", "--preset", "tiny", "--lora", "--lora-r", "4", "--max-steps", "4", "--merge", "--eval",
+                "--eval-limit", "4", "--out", str(out), "--data-dir", str(data_dir))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "loss" in r.stdout and "tok/s" in r.stdout and "ETA" in r.stdout
+    saved = read_toml(out / CONFIG_NAME)
+    assert saved["lora"] is True and saved["lora_r"] == 4 and saved["max_steps"] == 4
+    assert (out / "adapter_config.json").is_file() and (out / "merged" / "config.json").is_file()
+    results = json.loads((out / "eval" / "results.json").read_text())["results"]
+    assert {(x["setting"], x["mode"]) for x in results} == {("0_shot", "compat"), ("0_shot", "strict")}
+    assert all(x["n"] == 4 and 0 <= x["accuracy"] + x["hallucination"] <= 1 for x in results)
+    # the adapter dir itself loads (base found through adapter_config.json) and generates
+    texts = LocalBackend.load(str(out)).generate([build_prompt("classify birds in photos")], max_new_tokens=5, stop=STOP)
+    assert len(texts) == 1 and isinstance(texts[0], str)

@@ -37,17 +37,24 @@ def train(
     config: Annotated[Path | None, Opt("--config", help="TOML file of settings (e.g. a saved train_config.toml).")] = None,
     merge: Annotated[bool | None, Opt("--merge", help="Also save the adapter merged into its base (OUT/merged).")] = None,
     evaluate: Annotated[bool | None, Opt("--eval", help="Afterwards generate + score the hubs' eval sets.")] = None,
+    eval_only: Annotated[bool, Opt("--eval-only", help="Skip training; evaluate the model already in OUT.")] = False,
+    eval_constrained: Annotated[bool | None, Opt("--eval-constrained", help="Also score constrained decoding.")] = None,
+    eval_limit: Annotated[int | None, Opt("--eval-limit", help="Only the first N eval questions.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Fine-tune on APIBench train files; resumes from OUT's last checkpoint when rerun.
 
-    Example: gorilla train --preset smollm2-135m --hub torchhub --out runs/th --retriever bm25 --eval
+    Example: gorilla train --preset smollm2-135m --hub torchhub --out runs/th --eval
+
+    Evaluate a finished run again: gorilla train --out runs/th --eval-only --eval-constrained
 
     Multi-GPU: accelerate launch --config_file configs/accelerate/fsdp.yaml -m gorilla train --preset llama-3.1-8b ...
     """
     from gorilla.training import config as tc
     from gorilla.training.presets import preset as preset_overrides
 
+    if eval_only and not config and (out / tc.CONFIG_NAME).is_file():
+        config = out / tc.CONFIG_NAME  # evaluate the run as it was trained
     file_values = tc.read_toml(config) if config else {}
     cfg = tc.merge(tc.TrainConfig(), preset_overrides(preset or file_values.get("preset", "tiny")), "preset")
     cfg = tc.merge(cfg, file_values, str(config))
@@ -56,12 +63,14 @@ def train(
                  lora_targets=[t.strip() for t in lora_targets.split(",") if t.strip()] if lora_targets else None,
                  retriever=retriever, rat_rate=rat_rate, rat_k=rat_k, val_split=val_split, answer=answer,
                  packing=packing, max_steps=max_steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                 merge=merge, evaluate=evaluate, data_dir=str(data_dir) if data_dir else None)
+                 merge=merge, evaluate=evaluate or eval_only or None, eval_constrained=eval_constrained,
+                 eval_limit=eval_limit, data_dir=str(data_dir) if data_dir else None)
     cfg = tc.merge(cfg, {k: v for k, v in flags.items() if v is not None}, "flags")
 
-    from gorilla.training.trainer import train as run
+    if not eval_only:
+        from gorilla.training.trainer import train as run
 
-    run(cfg)
+        run(cfg)
     if cfg.evaluate:
         from gorilla.training.evaluate import evaluate_model
 

@@ -70,6 +70,7 @@ class TrainConfig:
     merge: bool = False
     evaluate: bool = False
     eval_limit: int = 0  # 0: the whole eval set
+    eval_constrained: bool = False  # also score constrained decoding (to the DB 0-shot, to the retrieved docs RAT)
 
     def validate(self) -> TrainConfig:
         """Fail before loading anything heavy; every message is one line."""

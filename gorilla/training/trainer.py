@@ -21,10 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data import atomic_write
-from gorilla.training.config import CONFIG_NAME, TrainConfig
+from gorilla.training.config import CONFIG_NAME, TrainConfig, read_toml
 from gorilla.training.data import Collator, encode_all, load_dataset, pack
 
 RAT_RETRIEVERS = ("bm25", "dense", "hybrid")
+SUMMARY = "train_summary.json"
+EVAL_ONLY_KEYS = {"evaluate", "eval_limit", "eval_constrained"}  # settings that do not change the trained model
+
+
+def _same_run(out: Path, cfg: TrainConfig) -> bool:
+    """Whether OUT already holds a finished run of these settings (so a rerun only evaluates)."""
+    import dataclasses
+
+    saved = read_toml(out / CONFIG_NAME) if (out / CONFIG_NAME).is_file() else {}
+    now = dataclasses.asdict(cfg)
+    return all(saved.get(k) == v for k, v in now.items() if k not in EVAL_ONLY_KEYS)
 
 
 def _rank0() -> bool:
@@ -102,6 +113,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
 
     check_base(cfg.base)  # before anything slow
     out = Path(cfg.out)
+    if (out / SUMMARY).is_file() and _same_run(out, cfg):
+        _say(f"already trained: {out / SUMMARY} (delete it to train again)")
+        return json.loads((out / SUMMARY).read_text())
     data = load_dataset(cfg.hubs, cfg.train_files, cfg.data_dir or None, full_answer=cfg.answer == "full",
                         search=_searcher(cfg), rat_rate=cfg.rat_rate, rat_k=cfg.rat_k, val_split=cfg.val_split,
                         val_fraction=cfg.val_fraction, seed=cfg.seed)
@@ -185,7 +199,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                 json.dump(adapter_cfg, f, indent=2)
             if cfg.merge:
                 merge_adapter(out, out / "merged")
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        world = trainer.args.world_size
         steps_run = trainer.state.global_step
         summary = {
             "base": cfg.base, "preset": cfg.preset, "lora": cfg.lora, "device": "cuda" if cuda else "cpu",
@@ -201,7 +215,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             "model_tflops_per_s": round(6 * n_params * rate / 1e12, 4),
             "files": [str(p) for _, p in data.files],
         }
-        with atomic_write(out / "train_summary.json") as f:
+        with atomic_write(out / SUMMARY) as f:
             json.dump(summary, f, indent=2)
         _say(f"saved {'adapter' if cfg.lora else 'model'} to {out}" + (f" and merged model to {out / 'merged'}"
                                                                        if cfg.lora and cfg.merge else ""))
