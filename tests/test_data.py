@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from gorilla.data import ApiBenchPaths, load_api_db, load_eval, load_responses, read_jsonl, resolve_data_dir, write_jsonl
+from gorilla.data import (
+    ApiBenchPaths,
+    load_api_db,
+    load_eval,
+    load_responses,
+    read_jsonl,
+    resolve_data_dir,
+    write_jsonl,
+)
 from gorilla.data.hubs import hub_from_filename, normalize_hub
 from gorilla.errors import GorillaError, InputError
 from tests.conftest import run_cli

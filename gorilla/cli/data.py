@@ -38,7 +38,10 @@ def info(data_dir: DataDir = None) -> None:
 
 @data_app.command("path")
 def path(data_dir: DataDir = None) -> None:
-    """Print the APIBench root that commands will use."""
+    """Print the APIBench root that commands will use.
+
+    Example: GORILLA_DATA=~/apibench gorilla data path
+    """
     from gorilla.data import resolve_data_dir
 
     print(resolve_data_dir(data_dir))
