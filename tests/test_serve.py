@@ -4,6 +4,7 @@ openai backend (the two test each other), answering with a real pipeline on the 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -53,25 +54,15 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def answer(data_dir, tiny):
-    """A real pipeline: BM25 retrieval over torchhub's API DB, the shared prompt, the tiny LLaMA, the parser."""
+    """The real pipeline: BM25 over torchhub's API DB, the shared prompt, the tiny LLaMA, the parser
+    (unconstrained here for speed; the end-to-end command test runs the constrained default)."""
     from gorilla.models.local import LocalBackend
-    from gorilla.prompting import STOP, format_answer, render_doc
-    from gorilla.retrieval import get_retriever
+    from gorilla.pipeline import Gorilla, PipelineConfig
+    from gorilla.serve.answer import PipelineAnswerer
 
-    backend = LocalBackend(*tiny, name="tiny")
-    retriever = get_retriever("bm25", "torchhub", data_dir=data_dir)
-
-    def answer(query: str, max_tokens: int) -> Reply:
-        hits = retriever.search(query, k=2)
-        prompt = build_prompt(query, [render_doc(h.entry.raw) for h in hits])
-        parsed = parse_answer(backend.generate([prompt], max_new_tokens=max_tokens, stop=STOP)[0])
-        f = parsed.fields
-        text = format_answer(f.get("domain", ""), f.get("api_call", ""), f.get("api_provider", ""),
-                             f.get("explanation", ""), f.get("code", ""))
-        return Reply(text=text, fields=f, retrieved=[h.entry.api_name or h.entry.api_call for h in hits],
-                     problems=parsed.problems, hub="torchhub")
-
-    return answer
+    config = PipelineConfig(hub="torchhub", retriever="bm25", k=2, constrain="off", max_new_tokens=16,
+                            data_dir=str(data_dir))
+    return PipelineAnswerer(Gorilla(config, backend=LocalBackend(*tiny, name="tiny")))
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +99,8 @@ def test_chat_completion_is_the_pipeline_answer(client, answer):
     extra = r.model_extra["gorilla"]
     assert extra["retrieved"] == expected.retrieved and len(extra["retrieved"]) == 2
     assert extra["fields"] == expected.fields and extra["hub"] == "torchhub"
+    assert parse_answer(r.choices[0].message.content).api_call == expected.fields["api_call"]
+    assert extra["raw"] == expected.raw
     assert r.choices[0].finish_reason == expected.finish_reason
 
 
@@ -243,7 +236,7 @@ def test_gorilla_serve_command_end_to_end(tmp_path, data_dir, tiny):
     model.save_pretrained(tmp_path / "tiny")
     tok.save_pretrained(tmp_path / "tiny")
     proc = subprocess.Popen([sys.executable, "-m", "gorilla", "serve", "--model", str(tmp_path / "tiny"), "--port", "0",
-                             "--hub", "torchhub", "--retriever", "bm25", "--api-key", KEY, "--max-tokens-limit", "32",
+                             "--hub", "torchhub", "--retriever", "bm25", "--api-key", KEY, "--max-tokens-limit", "32", "--max-new-tokens", "8",
                              "--data-dir", str(data_dir)], stderr=subprocess.PIPE, text=True)
     try:
         lines = []
@@ -255,8 +248,12 @@ def test_gorilla_serve_command_end_to_end(tmp_path, data_dir, tiny):
             pytest.fail("".join(lines))
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{m.group(1)}/v1", api_key=KEY, max_retries=0, timeout=60)
         r = client.chat.completions.create(model="gorilla", max_tokens=8, messages=[{"role": "user", "content": QUERY}])
-        assert r.choices[0].message.content.startswith("<<<domain>>>:")
-        assert len(r.model_extra["gorilla"]["retrieved"]) == 3 and r.model_extra["gorilla"]["hub"] == "torchhub"
+        extra = r.model_extra["gorilla"]
+        assert len(extra["retrieved"]) == 3 and extra["hub"] == "torchhub"
+        # the default --constrain retrieved: even a random model's call is one of the retrieved documents' calls
+        assert extra["source"] in extra["retrieved"]
+        db = [json.loads(line)["api_call"] for line in (data_dir / "api" / "torchhub_api.jsonl").open()]
+        assert parse_answer(r.choices[0].message.content).api_call == db[int(extra["source"].split(":")[1])]
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(model="gorilla", max_tokens=33, messages=[{"role": "user", "content": QUERY}])
     finally:

@@ -28,11 +28,13 @@ def serve(
         help="With --backend openai: its key (default: $OPENAI_API_KEY).", show_default=False)] = None,
     guided: Annotated[str, typer.Option(help="With --backend openai and --constrain: off, vllm (structured "
                                              "outputs regex) or vllm-legacy (guided_regex, vLLM < 0.12).")] = "off",
-    hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub or huggingface.")] = "huggingface",
-    retriever: Annotated[str, typer.Option(help="bm25, dense, hybrid, examples, hybrid+examples, best, or none (0-shot).")]
-    = "best",
+    hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub, huggingface, or all.")] = "all",
+    retriever: Annotated[str, typer.Option("--retriever", "-r", help="best, bm25, dense, hybrid, examples, "
+                                                                     "hybrid+examples, or none (0-shot).")] = "best",
     k: Annotated[int, typer.Option("-k", help="Documents put in the prompt.")] = 3,
-    constrain: Annotated[str, typer.Option(help="off, retrieved or db: api_call limited to those calls.")] = "off",
+    constrain: Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
+                                                "hub's API database; off: free text.")] = "retrieved",
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer when a request gives no max_tokens.")] = 80,
     name: Annotated[str, typer.Option(help="Model id the server reports in /v1/models and responses.")] = "gorilla",
     max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for (400 above).")] = 512,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 64 * 1024,
@@ -49,42 +51,39 @@ def serve(
     """
     import uvicorn
 
-    from gorilla.data import normalize_hub
     from gorilla.errors import GorillaError
+    from gorilla.models import load_backend
+    from gorilla.pipeline import Gorilla, PipelineConfig
     from gorilla.serve import ServeConfig, create_app
     from gorilla.serve.answer import PipelineAnswerer
 
-    hub = normalize_hub(hub)
     for flag, value in (("--max-tokens-limit", max_tokens_limit), ("--max-body-bytes", max_body_bytes),
-                        ("--max-concurrency", max_concurrency), ("-k", k)):
+                        ("--max-concurrency", max_concurrency)):
         if value < 1:
             raise GorillaError(f"{flag} must be at least 1, got {value}")
-    if backend == "local":
-        from gorilla.models.local import LocalBackend
-
-        model_backend = LocalBackend.load(model)
-    elif backend == "openai":
+    if max_queue < 0:
+        raise GorillaError(f"--max-queue must be at least 0, got {max_queue}")
+    if max_new_tokens > max_tokens_limit:
+        raise GorillaError(f"--max-new-tokens {max_new_tokens} is over --max-tokens-limit {max_tokens_limit}")
+    pipeline = PipelineConfig(hub=hub, model=model, backend=backend, base_url=base_url, api_key=backend_api_key,
+                              retriever=retriever, k=k, constrain=constrain, max_new_tokens=max_new_tokens,
+                              data_dir=str(data_dir) if data_dir else None)
+    if backend == "openai":
         from gorilla.models.openai import OpenAIBackend, OpenAIConfig
 
         if not base_url:
             raise GorillaError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
+        if constrain != "off" and guided == "off":
+            raise GorillaError(f"--constrain {constrain} with --backend openai needs --guided vllm (or vllm-legacy); "
+                               "a generic endpoint cannot restrict api_call: else pass --constrain off")
         model_backend = OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model,
                                                    api_key=backend_api_key, guided=guided))
-        if constrain != "off" and guided == "off":
-            raise GorillaError("--constrain with --backend openai needs --guided vllm (or vllm-legacy): "
-                               "a generic endpoint cannot restrict api_call")
     else:
-        raise GorillaError(f"--backend: expected local or openai, got {backend!r}")
-    found = None
-    if retriever.lower() != "none":
-        from gorilla.retrieval import get_retriever
-
-        found = get_retriever(retriever, hub, data_dir=data_dir)
-    answer = PipelineAnswerer(model_backend, found, hub, k=k, constrain=constrain)
+        model_backend = load_backend(backend, model)
+    answer = PipelineAnswerer(Gorilla(pipeline, backend=model_backend))
     config = ServeConfig(model_id=name, api_key=api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None,
                          max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit,
-                         default_max_tokens=min(160, max_tokens_limit), max_concurrency=max_concurrency,
-                         max_queue=max_queue)
+                         default_max_tokens=max_new_tokens, max_concurrency=max_concurrency, max_queue=max_queue)
     if host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         typer.echo(f"gorilla: warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)
     uvicorn.run(create_app(answer, config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -1,51 +1,39 @@
-"""The default `Answerer`: the Gorilla pipeline (retrieve -> prompt -> generate -> parse) for one hub.
-
-INTERIM: gorilla.pipeline (generation area) was not in the tree when this was written; this is
-the smallest composition the server needs, over the shared pieces (retrieval, prompting, a
-models Backend). Once the pipeline lands, `PipelineAnswerer` should wrap it instead.
-"""
+"""The default `Answerer`: the Gorilla pipeline (gorilla.pipeline), one query per request."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import copy
+import dataclasses
 
-from gorilla.errors import GorillaError
-from gorilla.models.base import Backend
-from gorilla.prompting import STOP, build_prompt, format_answer, parse_answer, render_doc
+from gorilla.pipeline import Gorilla
+from gorilla.prompting import format_answer
 from gorilla.serve.app import Reply
 
-CONSTRAIN = ("off", "retrieved", "db")
 
-
-@dataclass
 class PipelineAnswerer:
-    """query -> top-k documents -> retriever-aware prompt -> backend -> parsed Gorilla answer."""
+    """Adapts `Gorilla.ask` to the server: per-request token budget, Gorilla's marker text out."""
 
-    backend: Backend
-    retriever: Any  # gorilla.retrieval.Retriever, or None for 0-shot
-    hub: str
-    k: int = 3
-    constrain: str = "off"
+    def __init__(self, gorilla: Gorilla):
+        self.gorilla = gorilla
+        # load the model and indexes now: a bad flag fails at startup with one line, not on the first request
+        gorilla.backend  # noqa: B018
+        gorilla.retrievers  # noqa: B018
 
-    def __post_init__(self) -> None:
-        if self.constrain not in CONSTRAIN:
-            raise GorillaError(f"--constrain: expected one of {', '.join(CONSTRAIN)}, got {self.constrain!r}")
-        if self.constrain == "db" and self.retriever is None:
-            raise GorillaError("--constrain db needs a retriever's API database; pass --retriever")
+    @property
+    def default_max_tokens(self) -> int:
+        return self.gorilla.config.max_new_tokens
+
+    def _with_budget(self, max_tokens: int) -> Gorilla:
+        """The same pipeline (shared model, retrievers, caches) with another max_new_tokens."""
+        if max_tokens == self.gorilla.config.max_new_tokens:
+            return self.gorilla
+        other = copy.copy(self.gorilla)
+        other.config = dataclasses.replace(self.gorilla.config, max_new_tokens=max_tokens)
+        return other
 
     def __call__(self, query: str, max_tokens: int) -> Reply:
-        hits = self.retriever.search(query, k=self.k) if self.retriever is not None else []
-        prompt = build_prompt(query, [render_doc(h.entry.raw) for h in hits])
-        allowed = None
-        if self.constrain == "retrieved" and hits:
-            allowed = [[h.entry.api_call for h in hits]]
-        elif self.constrain == "db":
-            allowed = [sorted({e.api_call for e in self.retriever.corpus.entries})]
-        raw = self.backend.generate([prompt], max_new_tokens=max_tokens, stop=STOP, allowed_calls=allowed)[0]
-        parsed = parse_answer(raw)
-        f = parsed.fields
-        text = format_answer(f.get("domain", ""), f.get("api_call", ""), f.get("api_provider", ""),
-                             f.get("explanation", ""), f.get("code", ""))
-        return Reply(text=text, fields=dict(f), retrieved=[f"{self.hub}:{h.index}" for h in hits],
-                     problems=list(parsed.problems), hub=self.hub)
+        a = self._with_budget(max_tokens).ask(query)
+        fields = {"domain": a.domain, "api_call": a.api_call, "api_provider": a.api_provider,
+                  "explanation": a.explanation, "code": a.code}
+        return Reply(text=format_answer(**fields), fields=fields, retrieved=list(a.retrieved),
+                     problems=list(a.problems), hub=a.hub or None, source=a.source, raw=a.text)

@@ -48,6 +48,8 @@ class Reply:
     retrieved: list[str] = field(default_factory=list)  # ids of the documents put in the prompt
     problems: list[str] = field(default_factory=list)  # what the parser could not recover
     hub: str | None = None
+    source: str | None = None  # the retrieved document whose call the answer uses
+    raw: str = ""  # the model's own text, before parsing
     finish_reason: str = "stop"  # "length" when generation hit max_tokens
 
 
