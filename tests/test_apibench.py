@@ -279,3 +279,17 @@ def test_build_config_file_then_flags(tmp_path):
     cfg_file.write_text("[torchhub]\ndocs = 'd'\nout = 'o'\nper_apis = 3\n")
     with pytest.raises(Exception, match="unknown setting.*per_apis"):
         load_config(cfg_file, "torchhub", {})
+
+
+def test_build_cli_huggingface_cards_and_broken_card(tmp_path):
+    root = _write_cards(tmp_path / "cards")
+    out = tmp_path / "hf"
+    r = run_cli("apibench", "build", "--hub", "hf", "--docs", str(root), "--out", str(out), "--no-instructions")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (out / "api.jsonl").read_text().splitlines()]
+    assert sorted(x["api_name"] for x in rows) == sorted(CARDS)
+    (root / "zz/bad").mkdir(parents=True)
+    (root / "zz/bad/README.md").write_text("---\npipeline_tag: [a\n---\n")
+    r = run_cli("apibench", "build", "--hub", "hf", "--docs", str(root), "--out", str(out), "--no-instructions")
+    assert r.returncode == 2 and "zz/bad/README.md:3:1: front matter" in r.stderr, r.stderr
+    assert len((out / "api.jsonl").read_text().splitlines()) == 3  # the earlier build is untouched

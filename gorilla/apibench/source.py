@@ -65,8 +65,9 @@ def front_matter(text: str, path: Path) -> tuple[dict[str, Any], int]:
         data = yaml.safe_load(block) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise SourceError(path, line + 1 if mark else 1, col or 1, f"front matter: {getattr(e, 'problem', None) or e}") from None
+        # the YAML text starts right after the opening `---`, so its line 0 is the file's line 1
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SourceError(path, line, col, f"front matter: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(data, dict):
         raise SourceError(path, 2, 1, f"front matter: expected a mapping, got {type(data).__name__}")
     return data, text[: 3 + end.end()].count("\n") + 1
