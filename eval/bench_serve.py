@@ -6,7 +6,7 @@ client), and the same request streamed (time to the answer chunk, and to [DONE])
 ratio server/direct come from the same run. Results: eval/results/serve.json (one section per
 model) and eval/results/serve.md.
 
-  .venv/bin/python eval/bench_serve.py --model tiny -n 20 --retriever bm25
+  /tmp/heavy .venv/bin/python eval/bench_serve.py --model tiny -n 20
   /tmp/heavy .venv/bin/python eval/bench_serve.py --model embedded -n 10
 """
 
@@ -36,7 +36,8 @@ def pct(xs: list[float], q: float) -> float:
 
 def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "gorilla", "serve", "--model", model, "--hub", args.hub, "--retriever", args.retriever,
-           "--port", "0", "--api-key", KEY, "-k", str(args.k)]
+           "--port", "0", "--api-key", KEY, "-k", str(args.k), "--constrain", args.constrain,
+           "--max-new-tokens", str(args.max_tokens)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if m := re.search(r"running on (http://127\.0\.0\.1:\d+)", line):
@@ -51,14 +52,14 @@ def main() -> None:
     ap.add_argument("--retriever", default="best")
     ap.add_argument("-k", type=int, default=3)
     ap.add_argument("-n", type=int, default=20, help="queries")
-    ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--constrain", default="retrieved")
+    ap.add_argument("--max-tokens", type=int, default=80)
     args = ap.parse_args()
 
     import openai
 
     from gorilla.data import ApiBenchPaths, atomic_write, load_eval
-    from gorilla.models.local import LocalBackend
-    from gorilla.retrieval import get_retriever
+    from gorilla.pipeline import Gorilla, PipelineConfig
     from gorilla.serve.answer import PipelineAnswerer
 
     tmp = tempfile.TemporaryDirectory()
@@ -71,7 +72,8 @@ def main() -> None:
         m.save_pretrained(model)
         tok.save_pretrained(model)
     queries = [p.instruction for p in load_eval(ApiBenchPaths.resolve().eval(args.hub))[: args.n]]
-    answer = PipelineAnswerer(LocalBackend.load(model), get_retriever(args.retriever, args.hub), args.hub, k=args.k)
+    answer = PipelineAnswerer(Gorilla(PipelineConfig(hub=args.hub, model=model, retriever=args.retriever, k=args.k,
+                                                     constrain=args.constrain, max_new_tokens=args.max_tokens)))
     proc, url = start_server(args, model)
     client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=600)
     direct, server, first, streamed = [], [], [], []
@@ -103,7 +105,8 @@ def main() -> None:
         proc.wait(30)
     overhead = [s - d for s, d in zip(server, direct, strict=True)]
     section = {
-        "model": args.model, "hub": args.hub, "retriever": args.retriever, "k": args.k, "n": len(queries),
+        "model": args.model, "hub": args.hub, "retriever": args.retriever, "k": args.k, "constrain": args.constrain,
+        "n": len(queries),
         "max_tokens": args.max_tokens, "threads": os.environ.get("GORILLA_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default",
         "direct_p50_s": statistics.median(direct), "server_p50_s": statistics.median(server),
         "server_p90_s": pct(server, 0.9), "stream_first_chunk_p50_s": statistics.median(first),
@@ -122,16 +125,16 @@ def main() -> None:
 
 
 def render(data: dict) -> str:
-    rows = ["| model | retriever | n | max_tokens | threads | direct p50 (s) | server p50 (s) | server p90 (s) | "
+    rows = ["| model | retriever | constrain | n | max_tokens | threads | direct p50 (s) | server p50 (s) | server p90 (s) | "
             "stream first chunk p50 (s) | server/direct p50 | overhead p50 (ms) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in data.values():
-        rows.append(f"| {s['model']} | {s['retriever']} | {s['n']} | {s['max_tokens']} | {s['threads']} | "
+        rows.append(f"| {s['model']} | {s['retriever']} | {s['constrain']} | {s['n']} | {s['max_tokens']} | {s['threads']} | "
                     f"{s['direct_p50_s']:.3f} | {s['server_p50_s']:.3f} | {s['server_p90_s']:.3f} | "
                     f"{s['stream_first_chunk_p50_s']:.3f} | {s['ratio_server_direct_p50']:.3f} | "
                     f"{1000 * s['overhead_p50_s']:.1f} |")
-    commands = "\n".join(f"    {'/tmp/heavy ' if s['model'] != 'tiny' else ''}.venv/bin/python {s['command']}"
-                         for s in data.values())
+    commands = "\n".join(f"    {'' if s['threads'] == 'default' else 'GORILLA_THREADS=' + s['threads'] + ' '}"
+                         f".venv/bin/python {s['command']}" for s in data.values())
     return ("# Request latency through `gorilla serve`\n\n"
             "Each query (torchhub eval instructions, file order) is answered three ways back to back: the pipeline "
             "called in-process (direct), a chat completion through the real `gorilla serve` process with the openai "

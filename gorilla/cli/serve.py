@@ -26,6 +26,9 @@ def serve(
     = None,
     backend_api_key: Annotated[str | None, typer.Option(
         help="With --backend openai: its key (default: $OPENAI_API_KEY).", show_default=False)] = None,
+    api_mode: Annotated[str, typer.Option(help="With --backend openai: chat (/chat/completions, system prompt + "
+                                               "the Gorilla prompt) or completions (/completions, the raw prompt; "
+                                               "for base and fine-tuned models).")] = "chat",
     guided: Annotated[str, typer.Option(help="With --backend openai and --constrain: off, vllm (structured "
                                              "outputs regex) or vllm-legacy (guided_regex, vLLM < 0.12).")] = "off",
     hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub, huggingface, or all.")] = "all",
@@ -77,7 +80,7 @@ def serve(
             raise GorillaError(f"--constrain {constrain} with --backend openai needs --guided vllm (or vllm-legacy); "
                                "a generic endpoint cannot restrict api_call: else pass --constrain off")
         model_backend = OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model,
-                                                   api_key=backend_api_key, guided=guided))
+                                                   api_key=backend_api_key, mode=api_mode, guided=guided))
     else:
         model_backend = load_backend(backend, model)
     answer = PipelineAnswerer(Gorilla(pipeline, backend=model_backend))

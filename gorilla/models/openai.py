@@ -56,7 +56,7 @@ class OpenAIBackend:
         if overrides:
             cfg = OpenAIConfig(**{**cfg.__dict__, **overrides})
         if cfg.mode not in MODES:
-            raise GorillaError(f"--mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
+            raise GorillaError(f"--api-mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
         if cfg.guided not in GUIDED:
             raise GorillaError(f"--guided: expected one of {', '.join(GUIDED)}, got {cfg.guided!r}")
         if cfg.concurrency < 1:
