@@ -268,3 +268,26 @@ def test_gorilla_serve_bad_flags_are_one_line():
                            "needs --guided vllm")):
         r = run_cli("serve", "--retriever", "none", "--port", "0", *args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_long_query_and_answer_errors_are_openai_errors(client):
+    """Over-long queries are refused before the model; a pipeline error is a 400 (or an SSE error event
+    when streaming), anything unexpected a 500 that leaks nothing."""
+    with pytest.raises(openai.BadRequestError, match="at most 2000"):
+        client.completions.create(model="gorilla-tiny", prompt="classify birds " * 300)
+
+    def failing(query: str, max_tokens: int) -> Reply:
+        if query == "boom":
+            raise RuntimeError("secret internal detail")
+        raise GorillaError(f"no API documentation matches {query!r}")
+
+    with running(create_app(failing)) as url:
+        c = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError, match="no API documentation matches 'nothing'"):
+            c.chat.completions.create(model="gorilla", messages=[{"role": "user", "content": "nothing"}])
+        with pytest.raises(openai.APIError, match="no API documentation matches"):
+            list(c.chat.completions.create(model="gorilla", stream=True,
+                                           messages=[{"role": "user", "content": "nothing"}]))
+        with pytest.raises(openai.InternalServerError) as e:
+            c.completions.create(model="gorilla", prompt="boom")
+        assert "secret" not in str(e.value.body) and "internal error" in e.value.message

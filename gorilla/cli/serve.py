@@ -41,6 +41,8 @@ def serve(
     name: Annotated[str, typer.Option(help="Model id the server reports in /v1/models and responses.")] = "gorilla",
     max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for (400 above).")] = 512,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 64 * 1024,
+    max_query_chars: Annotated[int, typer.Option(help="Longest query, after whitespace is collapsed (400 above).")]
+    = 2000,
     max_concurrency: Annotated[int, typer.Option(help="Answers computed at once.")] = 1,
     max_queue: Annotated[int, typer.Option(help="Requests waiting for a slot; beyond that 503 + Retry-After.")] = 16,
     data_dir: DataDir = None,
@@ -61,6 +63,7 @@ def serve(
     from gorilla.serve.answer import PipelineAnswerer
 
     for flag, value in (("--max-tokens-limit", max_tokens_limit), ("--max-body-bytes", max_body_bytes),
+                        ("--max-query-chars", max_query_chars),
                         ("--max-concurrency", max_concurrency)):
         if value < 1:
             raise GorillaError(f"{flag} must be at least 1, got {value}")
@@ -85,7 +88,7 @@ def serve(
         model_backend = load_backend(backend, model)
     answer = PipelineAnswerer(Gorilla(pipeline, backend=model_backend))
     config = ServeConfig(model_id=name, api_key=api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None,
-                         max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit,
+                         max_body_bytes=max_body_bytes, max_query_chars=max_query_chars, max_tokens_limit=max_tokens_limit,
                          default_max_tokens=max_new_tokens, max_concurrency=max_concurrency, max_queue=max_queue)
     if host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         typer.echo(f"gorilla: warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)

@@ -8,7 +8,8 @@ The app knows nothing of models or retrieval: it is built around one injected `A
 (query and token budget in, `Reply` out), so tests can serve a real pipeline on a tiny model and
 `gorilla serve` the embedded one. Limits, all answered in OpenAI's error JSON:
   - `api_key` set: requests to /v1/* without `Authorization: Bearer <key>` get 401 (/health is open);
-  - bodies over `max_body_bytes` get 413, `max_tokens` over `max_tokens_limit` gets 400;
+  - bodies over `max_body_bytes` get 413; queries over `max_query_chars` and `max_tokens` over
+    `max_tokens_limit` get 400;
   - at most `max_concurrency` answers are computed at once and `max_queue` more wait their turn;
     beyond that a request gets 503 with Retry-After, which OpenAI clients retry.
 Model output is only ever returned as text, never executed.
@@ -64,6 +65,7 @@ class ServeConfig:
     model_id: str = "gorilla"
     api_key: str | None = None
     max_body_bytes: int = 64 * 1024
+    max_query_chars: int = 2000  # a need is a sentence or two; longer prompts could overrun the model's context
     max_tokens_limit: int = 512
     default_max_tokens: int = 160
     max_concurrency: int = 1  # one model on a CPU: parallel answers only slow each other down
@@ -145,13 +147,12 @@ def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette
     async def chat(request: Request) -> Response:
         body = await _read_json(request, cfg.max_body_bytes)
         req = _parse_common(body, cfg)
-        query = _chat_query(body.get("messages"))
-        return await _respond(req, query, chat=True)
+        return await _respond(req, _check_length(_chat_query(body.get("messages")), cfg), chat=True)
 
     async def completions(request: Request) -> Response:
         body = await _read_json(request, cfg.max_body_bytes)
         req = _parse_common(body, cfg)
-        return await _respond(req, _completion_query(body.get("prompt")), chat=False)
+        return await _respond(req, _check_length(_completion_query(body.get("prompt")), cfg), chat=False)
 
     async def _respond(req: _Request, query: str, chat: bool) -> Response:
         g = gate()
@@ -270,6 +271,13 @@ def _query_text(text: str, where: str) -> str:
     if not text:
         raise ApiError(400, f"{where} is empty: send what you want to do, e.g. 'transcribe my podcast'")
     return text
+
+
+def _check_length(query: str, cfg: ServeConfig) -> str:
+    if len(query) > cfg.max_query_chars:
+        raise ApiError(400, f"query is {len(query)} characters; this server takes at most {cfg.max_query_chars} "
+                            "(gorilla serve --max-query-chars)", code="query_too_long")
+    return query
 
 
 async def _guarded(work: Any) -> Reply:
