@@ -98,8 +98,8 @@ class OpenAIBackend:
     ) -> list[str]:
         """One request per prompt, at most `concurrency` in flight; results in prompt order."""
         if allowed_calls is not None and self.config.guided == "off":
-            raise GorillaError("the openai backend cannot constrain api_call on a generic endpoint: use "
-                               "--constrain off, or --guided vllm when the endpoint is vLLM")
+            raise GorillaError("the openai backend cannot constrain api_call on a generic endpoint: pass "
+                               "--constrain off (a vLLM endpoint can: OpenAIConfig(guided='vllm'), gorilla serve --guided vllm)")
         if allowed_calls is not None and len(allowed_calls) != len(prompts):
             raise GorillaError(f"allowed_calls has {len(allowed_calls)} entries for {len(prompts)} prompts")
         model = self.model
