@@ -160,6 +160,8 @@ def test_400_on_too_many_tokens_and_bad_requests(client):
     for messages in ([{"role": "user", "content": "   "}], [{"role": "system", "content": "hi"}], []):
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(model="gorilla-tiny", messages=messages)
+    r = httpx.get(f"{client.base_url}embeddings", headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 404 and r.json()["error"]["message"] == "GET /v1/embeddings: Not Found"
     with pytest.raises(openai.NotFoundError, match="not served here"):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": QUERY}])
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -67,7 +68,7 @@ class ServeConfig:
     max_body_bytes: int = 64 * 1024
     max_query_chars: int = 2000  # a need is a sentence or two; longer prompts could overrun the model's context
     max_tokens_limit: int = 512
-    default_max_tokens: int = 160
+    default_max_tokens: int = 80
     max_concurrency: int = 1  # one model on a CPU: parallel answers only slow each other down
     max_queue: int = 16
 
@@ -167,12 +168,17 @@ def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette
         reply = await _guarded(work)
         return JSONResponse(_completion_body(reply, cfg.model_id, chat))
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Unknown routes and wrong methods, in the same error shape as everything else."""
+        status = getattr(exc, "status_code", 500)
+        return ApiError(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}").response()
+
     return Starlette(routes=[
         Route("/health", endpoint(health, auth=False), methods=["GET"]),
         Route("/v1/models", endpoint(models), methods=["GET"]),
         Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
         Route("/v1/completions", endpoint(completions), methods=["POST"]),
-    ])
+    ], exception_handlers={HTTPException: http_error})
 
 
 @dataclass(frozen=True)
