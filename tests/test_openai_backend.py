@@ -215,3 +215,21 @@ def test_answer_regex_admits_exactly_the_allowed_calls():
     for bad in ["torch.hub.load('pytorch/vision', 'resnet18', pretrained=True)", calls[0] + ".cuda()", "f()"]:
         assert not rx.fullmatch(format_answer("Image", bad, "PyTorch")), bad
     assert not rx.fullmatch(format_answer("Image", calls[0], "<<<api_call>>>: f()"))  # no forged second call
+
+
+def test_concurrency_limit_bounds_requests_in_flight(scripted):
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def counted(body):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return {"choices": [{"message": {"content": body["messages"][1]["content"]}}]}
+
+    srv = scripted((200, {}, counted))
+    prompts = [f"p{i}" for i in range(12)]
+    assert backend(srv.url, concurrency=3).generate(prompts) == prompts
+    assert state["max"] == 3
