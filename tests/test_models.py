@@ -19,7 +19,18 @@ WORDS = ("classify images of birds detect objects in street photos transcribe sp
 
 
 @pytest.fixture(scope="module")
-def backend() -> LocalBackend:
+def one_thread():
+    """Shared 2-core machine: a second torch thread mostly waits on the busy core (10x slower on the tiny model)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def backend(one_thread) -> LocalBackend:
     model, tok = tiny_llama(initializer_range=0.2)  # a less uniform random model picks more varied calls
     return LocalBackend(model, tok, "tiny")
 

@@ -63,12 +63,13 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
     return spec, gguf_file, None  # a Hugging Face id (downloads only if the user's HF cache/network allow)
 
 
-def _load(spec: str, gguf_file: str | None, device: str, dtype: Any) -> tuple[Any, Any]:
+def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str, dtype: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    where, gguf, adapter = _resolve(spec, gguf_file)
+    where, gguf, adapter = resolved
     if adapter is not None:
-        base_model, tokenizer = _load(adapter["base_model_name_or_path"], None, device, dtype)
+        base = adapter["base_model_name_or_path"]
+        base_model, tokenizer = _load(base, _resolve(base, None), device, dtype)
         from peft import PeftModel
 
         try:
@@ -99,9 +100,10 @@ class LocalBackend:
     @classmethod
     def load(cls, spec: str = "embedded", *, gguf_file: str | None = None) -> LocalBackend:
         """Load what `spec` names: "embedded", an HF id, a model dir, a .gguf file, or an adapter dir."""
+        resolved = _resolve(str(spec), gguf_file)  # bad paths fail here, before torch is imported
         set_threads()
         device, dtype = _device_dtype()
-        model, tokenizer = _load(str(spec), gguf_file, device, dtype)
+        model, tokenizer = _load(str(spec), resolved, device, dtype)
         name = "smollm2-135m-instruct" if is_embedded(str(spec)) else Path(str(spec).rstrip("/")).name or str(spec)
         return cls(model, tokenizer, name)
 

@@ -1,0 +1,143 @@
+"""Generation benchmark: `gorilla generate` then `gorilla eval score` (compat and strict) per configuration.
+
+Every figure comes from running the real commands; results accumulate in eval/results/generation.json
+(keyed by run name) and are rendered to eval/results/generation.md beside Gorilla-7B's published figures.
+
+    /tmp/heavy .venv/bin/python eval/bench_generation.py torchhub/retrieval+retrieved torchhub/0-shot
+    .venv/bin/python eval/bench_generation.py --latency        # `gorilla query` wall time from process start
+    .venv/bin/python eval/bench_generation.py --render         # just rewrite the markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "eval" / "results"
+GORILLA = [sys.executable, "-m", "gorilla"]
+UPSTREAM = REPO.parent / "shared" / "reference" / "upstream-scores.json"
+
+# name -> (hub, retriever, constrain, limit, k)
+RUNS = {
+    f"{hub}/{name}": (hub, retriever, constrain, limit, k)
+    for hub, limit in (("torchhub", None), ("tensorflowhub", None), ("huggingface", None))
+    for name, retriever, constrain, k in (("0-shot", "none", "off", 3), ("retrieval", "best", "off", 3),
+                                          ("retrieval+db", "best", "db", 3), ("retrieval+retrieved", "best", "retrieved", 3),
+                                          ("retrieval+retrieved-k1", "best", "retrieved", 1))
+}
+
+
+def run(cmd: list[str]) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def domain_at1(responses: Path, hub: str) -> float | None:
+    """The default retriever's domain@1 on the same questions: the top document's domain vs the gold domain."""
+    from gorilla.data import ApiBenchPaths, load_api_db, load_eval
+
+    paths = ApiBenchPaths.resolve()
+    db, gold = load_api_db(paths.api_db(hub)), load_eval(paths.eval(hub))
+    rows = [json.loads(x) for x in responses.read_text().splitlines() if x.strip()]
+    tops = [(r["question_id"], r["metadata"].get("retrieved") or []) for r in rows]
+    hits = [db[int(t[0].split(":")[1])].domain == gold[q - 1].domain for q, t in tops if t]
+    return sum(hits) / len(rows) if hits else None
+
+
+def bench(name: str, out_dir: Path, limit: int | None) -> dict:
+    hub, retriever, constrain, default_limit, k = RUNS[name]
+    limit = limit or default_limit
+    out = out_dir / f"{name.replace('/', '__')}{f'-limit{limit}' if limit else ''}.jsonl"
+    cmd = [*GORILLA, "generate", "--hub", hub, "--split", "eval", "--out", str(out), "--retriever", retriever,
+           "--constrain", constrain, "-k", str(k), *(["--limit", str(limit)] if limit else [])]
+    out.unlink(missing_ok=True)  # a timing run starts from nothing (resume is tested, not benchmarked)
+    stats = json.loads(run(cmd).strip().splitlines()[-1])
+    scores = {mode: json.loads(run([*GORILLA, "eval", "score", "--format", "json", "--mode", mode, str(out),
+                                    "--hub", hub]).splitlines()[0]) for mode in ("compat", "strict")}
+    return {"hub": hub, "retriever": retriever, "constrain": constrain, "k": k, "limit": limit,
+            "command": " ".join(["gorilla", *cmd[3:]]), "questions": stats["generated"], "seconds": stats["seconds"],
+            "questions_per_s": stats["questions_per_s"], "threads": os.environ.get("GORILLA_THREADS", "default"),
+            "compat": {k: scores["compat"][k] for k in ("n", "accuracy", "hallucination", "error")},
+            "strict": {k: scores["strict"][k] for k in ("n", "accuracy", "hallucination", "error")},
+            "retriever_domain_at1": domain_at1(out, hub) if retriever != "none" else None}
+
+
+def latency(n: int = 5) -> dict:
+    """Wall time of `gorilla query` from process start, after one warm-up run (caches exist)."""
+    query = ["query", "transcribe my podcast to text", "--format", "json"]
+    run([*GORILLA, *query])
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        run([*GORILLA, *query])
+        times.append(time.perf_counter() - start)
+    return {"command": "gorilla " + " ".join(query[:2]).replace("query ", 'query "') + '" --format json',
+            "runs": n, "median_s": round(statistics.median(times), 2), "min_s": round(min(times), 2),
+            "max_s": round(max(times), 2), "threads": os.environ.get("GORILLA_THREADS", "default"),
+            "load": os.getloadavg()[0]}
+
+
+def render(results: dict) -> str:
+    up = json.loads(UPSTREAM.read_text())["scores"] if UPSTREAM.exists() else {}
+    lines = ["# Generation results", "",
+             "Embedded SmolLM2-135M-Instruct (no fine-tuning), greedy, on this 2-core CPU. Produced by "
+             "`eval/bench_generation.py`: each row is `gorilla generate` on the hub's eval split, then "
+             "`gorilla eval score` (compat = the reference scorer's rules, strict = argument-exact).", "",
+             "| run | n | compat acc | compat halluc | strict acc | strict halluc | retriever domain@1 | q/s | s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in sorted(results.get("runs", {}).items()):
+        d1 = r["retriever_domain_at1"]
+        lines.append(f"| {name}{' (first ' + str(r['limit']) + ')' if r['limit'] else ''} | {r['questions']} | "
+                     f"{r['compat']['accuracy']:.3f} | {r['compat']['hallucination']:.3f} | {r['strict']['accuracy']:.3f} | "
+                     f"{r['strict']['hallucination']:.3f} | {'-' if d1 is None else f'{d1:.3f}'} | "
+                     f"{r['questions_per_s']} | {r['seconds']} |")
+    lines += ["", "Gorilla-7B (published reference-scorer figures, `upstream-scores.json`):", "",
+              "| response file | accuracy | hallucination |", "|---|---|---|"]
+    lines += [f"| {k} | {v['accuracy']:.3f} | {v['hallucination']:.3f} |" for k, v in sorted(up.items())]
+    if lat := results.get("latency"):
+        lines += ["", f"`{lat['command']}` from process start, warm caches: median {lat['median_s']} s "
+                      f"(min {lat['min_s']}, max {lat['max_s']}, {lat['runs']} runs, threads {lat['threads']}, "
+                      f"1-min load average {lat['load']:.1f})."]
+    lines += ["", "Commands per row are in generation.json (`command`); machine: " + results.get("machine", ""), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="*", help=f"run names: {', '.join(RUNS)}")
+    ap.add_argument("--limit", type=int, help="only the first N eval questions (recorded with the result)")
+    ap.add_argument("--out-dir", type=Path, default=Path("/tmp/generation/runs"))
+    ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--render", action="store_true")
+    args = ap.parse_args()
+    path = RESULTS / "generation.json"
+    for name in args.runs:
+        if name not in RUNS:
+            raise SystemExit(f"unknown run {name!r}: expected one of {', '.join(RUNS)}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in args.runs + (["latency"] if args.latency else []):
+        result = latency() if name == "latency" else bench(name, args.out_dir, args.limit)
+        results = json.loads(path.read_text()) if path.exists() else {}  # re-read: runs may be going on in parallel
+        results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+        if name == "latency":
+            results["latency"] = result
+        else:
+            results.setdefault("runs", {})[name] = result
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        print(name, json.dumps(result), flush=True)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    (RESULTS / "generation.md").write_text(render(results))
+
+
+if __name__ == "__main__":
+    main()

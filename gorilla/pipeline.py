@@ -1,0 +1,264 @@
+"""query -> retrieve -> prompt -> generate (optionally constrained) -> parse -> Answer; and batch generation.
+
+    from gorilla.pipeline import Gorilla, PipelineConfig
+    print(Gorilla(PipelineConfig(hub="all")).ask("transcribe my podcast").api_call)
+
+The retriever and the model never see each other; this module joins them (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gorilla.data import HUBS, ApiBenchPaths, Question, load_api_db, load_eval, load_questions, normalize_hub
+from gorilla.errors import GorillaError, InputError
+from gorilla.models.base import Backend
+from gorilla.prompting import STOP, build_prompt, parse_answer, render_doc
+
+CONSTRAIN = ("retrieved", "db", "off")
+# Measured (eval/results/generation.md): constraining to the retrieved candidates beats the whole DB.
+DEFAULT_CONSTRAIN = "retrieved"
+NO_RETRIEVER = ("none", "off", "0-shot", "")
+
+
+@dataclass
+class PipelineConfig:
+    """Everything that decides an answer; `hub="all"` searches the three hubs and merges by score."""
+
+    hub: str = "all"
+    model: str = "embedded"
+    backend: str = "local"
+    base_url: str | None = None
+    api_key: str | None = None
+    retriever: str | None = "best"  # None or "none": 0-shot
+    k: int = 3
+    constrain: str = DEFAULT_CONSTRAIN
+    max_new_tokens: int = 80
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.constrain not in CONSTRAIN:
+            raise GorillaError(f"--constrain: expected one of {', '.join(CONSTRAIN)}, got {self.constrain!r}")
+        if self.k < 1:
+            raise GorillaError(f"-k must be at least 1, got {self.k}")
+        if self.max_new_tokens < 1:
+            raise GorillaError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
+        hub = self.hub.strip().lower()
+        self.hub = "all" if hub == "all" else normalize_hub(hub)
+        if self.retriever is not None and self.retriever.strip().lower() in NO_RETRIEVER:
+            self.retriever = None
+
+    @property
+    def hubs(self) -> tuple[str, ...]:
+        return HUBS if self.hub == "all" else (self.hub,)
+
+
+@dataclass
+class Answer:
+    """One answer: the parsed fields, where they came from, and what could not be parsed."""
+
+    domain: str
+    api_call: str
+    api_provider: str
+    explanation: str
+    code: str
+    hub: str
+    retrieved: list[str]  # ids ("<hub>:<line index in the API database>") of the documents in the prompt
+    source: str | None  # the retrieved document whose call the answer uses, if any
+    text: str  # the model's raw answer
+    problems: list[str] = field(default_factory=list)
+
+    PUBLIC = ("domain", "api_call", "api_provider", "explanation", "code", "hub", "retrieved")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.PUBLIC}
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A retrieved database entry, with the hub it belongs to."""
+
+    hub: str
+    index: int
+    score: float
+    api_call: str
+    raw: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.hub}:{self.index}"
+
+
+def _norm(call: str) -> str:
+    return "".join(call.split()).replace('"', "'")
+
+
+class Gorilla:
+    """The pipeline; the backend, retrievers and databases load on first use (tests pass their own)."""
+
+    def __init__(self, config: PipelineConfig | None = None, *, backend: Backend | None = None,
+                 retrievers: dict[str, Any] | None = None):
+        self.config = config or PipelineConfig()
+        self._backend = backend
+        self._retrievers = retrievers
+        self._db: dict[str, list[str]] = {}
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from gorilla.models import load_backend
+
+            c = self.config
+            self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key)
+        return self._backend
+
+    @property
+    def retrievers(self) -> dict[str, Any]:
+        if self._retrievers is None:
+            if self.config.retriever is None:
+                self._retrievers = {}
+            else:
+                from gorilla.retrieval import get_retriever
+
+                self._retrievers = {h: get_retriever(self.config.retriever, h, data_dir=self.config.data_dir)
+                                    for h in self.config.hubs}
+        return self._retrievers
+
+    def db_calls(self, hub: str) -> list[str]:
+        """The hub's distinct API calls in file order (the `--constrain db` candidates)."""
+        if hub not in self._db:
+            path = ApiBenchPaths.resolve(self.config.data_dir).api_db(hub)
+            self._db[hub] = list(dict.fromkeys(e.api_call for e in load_api_db(path)))
+        return self._db[hub]
+
+    def retrieve(self, query: str) -> list[Doc]:
+        """Top k over the configured hubs, merged by score (the default retrievers' fused scores are rank based)."""
+        docs = [Doc(hub, h.index, h.score, h.entry.api_call, h.entry.raw)
+                for hub, r in self.retrievers.items() for h in r.search(query, k=self.config.k)]
+        return sorted(docs, key=lambda d: -d.score)[: self.config.k]
+
+    def allowed(self, docs: Sequence[Doc]) -> list[str] | None:
+        mode = self.config.constrain
+        if mode == "retrieved" and docs:
+            return [d.api_call for d in docs]
+        if mode == "off":
+            return None
+        return [c for hub in self.config.hubs for c in self.db_calls(hub)]  # db, or retrieved with no retriever
+
+    def ask(self, query: str) -> Answer:
+        return self.ask_many([query])[0]
+
+    def ask_many(self, queries: Sequence[str]) -> list[Answer]:
+        """Answers for a batch of queries, in order; one generate call for the whole batch."""
+        for q in queries:
+            if not isinstance(q, str) or not q.strip():
+                raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
+        docs = [self.retrieve(q) for q in queries]
+        prompts = [build_prompt(q, [render_doc(d.raw) for d in ds]) for q, ds in zip(queries, docs, strict=True)]
+        allowed = [self.allowed(ds) for ds in docs]
+        texts = self.backend.generate(prompts, max_new_tokens=self.config.max_new_tokens, stop=STOP,
+                                      allowed_calls=None if self.config.constrain == "off" else allowed)
+        return [self._answer(t, ds) for t, ds in zip(texts, docs, strict=True)]
+
+    def _answer(self, text: str, docs: Sequence[Doc]) -> Answer:
+        parsed = parse_answer(text)
+        call = parsed.api_call
+        source = next((d for d in docs if _norm(d.api_call).startswith(_norm(call)) and call), None)
+        hub = source.hub if source else self._hub_of(call)
+        return Answer(domain=parsed["domain"], api_call=call, api_provider=parsed["api_provider"],
+                      explanation=parsed["explanation"], code=parsed["code"], hub=hub,
+                      retrieved=[d.id for d in docs], source=source.id if source else None, text=text,
+                      problems=list(parsed.problems))
+
+    def _hub_of(self, call: str) -> str:
+        if len(self.config.hubs) == 1:
+            return self.config.hubs[0]
+        found = [h for h in self.config.hubs if call and any(_norm(c).startswith(_norm(call)) for c in self.db_calls(h))]
+        return found[0] if found else ""
+
+
+# ---- batch generation -------------------------------------------------------------------------------------------
+
+
+def eval_questions(hub: str, data_dir: str | None = None) -> list[Question]:
+    """The hub's eval split as questions: line i is question_id i+1 (the scorer's convention)."""
+    pairs = load_eval(ApiBenchPaths.resolve(data_dir).eval(normalize_hub(hub)))
+    return [Question(i + 1, p.instruction) for i, p in enumerate(pairs)]
+
+
+def read_questions(path: str | Path) -> list[Question]:
+    """An upstream questions file; its texts carry a literal "\\n" at the end, which is not part of the request."""
+    qs = load_questions(path)
+    return [Question(q.question_id, q.text.replace("\\n", " ").strip(), q.category) for q in qs]
+
+
+def resume(out: Path) -> set[int]:
+    """Question ids already answered in `out`; a truncated last line (an interrupted run) is dropped in place."""
+    if not out.exists():
+        return set()
+    raw = out.read_bytes()
+    lines = [(n, line) for n, line in enumerate(raw.split(b"\n"), start=1) if line.strip()]
+    done, keep = set(), []
+    for j, (n, line) in enumerate(lines):
+        try:
+            done.add(int(json.loads(line)["question_id"]))
+        except (ValueError, KeyError, TypeError):
+            if j < len(lines) - 1:
+                raise InputError(out, "not a response record (only a truncated last line is repaired)", n) from None
+            continue  # the last line, cut short by an interrupted run
+        keep.append(line)
+    fixed = b"".join(x + b"\n" for x in keep)
+    if fixed != raw:
+        from gorilla.data import atomic_write
+
+        with atomic_write(out, "wb") as f:
+            f.write(fixed)
+    return done
+
+
+def response_row(q: Question, answer: Answer, model_id: str, config: PipelineConfig) -> dict[str, Any]:
+    """The upstream response schema; `text` is the raw answer, whose api_call marker the scorer reads."""
+    answer_id = hashlib.sha1(f"{model_id}\0{q.question_id}\0{answer.text}".encode()).hexdigest()[:22]
+    meta = {"hub": answer.hub, "retriever": config.retriever or "none", "k": config.k, "constrain": config.constrain,
+            "retrieved": answer.retrieved, "problems": answer.problems}
+    return {"question_id": q.question_id, "text": answer.text, "answer_id": answer_id, "model_id": model_id,
+            "metadata": meta}
+
+
+def generate_file(gorilla: Gorilla, questions: Sequence[Question], out: str | Path, *, batch_size: int = 8,
+                  limit: int | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Answer every question not yet in `out`, appending one JSON line per answer (flushed per batch).
+
+    Re-running skips done ids; `progress(done, total)` is called after each batch. Returns run stats.
+    """
+    if batch_size < 1:
+        raise GorillaError(f"--batch-size must be at least 1, got {batch_size}")
+    out = Path(out)
+    todo_all = list(questions)[:limit] if limit is not None else list(questions)
+    done = resume(out)
+    todo = [q for q in todo_all if q.question_id not in done]
+    model_id = getattr(gorilla.backend, "name", "model")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start, written = time.perf_counter(), 0
+    if progress:
+        progress(len(todo_all) - len(todo), len(todo_all))
+    with out.open("a", encoding="utf-8") as f:
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i: i + batch_size]
+            answers = gorilla.ask_many([q.text for q in batch])
+            f.write("".join(json.dumps(response_row(q, a, model_id, gorilla.config), ensure_ascii=False) + "\n"
+                            for q, a in zip(batch, answers, strict=True)))
+            f.flush()
+            written += len(batch)
+            if progress:
+                progress(len(todo_all) - len(todo) + written, len(todo_all))
+    seconds = time.perf_counter() - start
+    return {"out": str(out), "questions": len(todo_all), "skipped": len(todo_all) - len(todo), "generated": written,
+            "seconds": round(seconds, 2), "questions_per_s": round(written / seconds, 3) if written else None,
+            "model_id": model_id, "config": {k: v for k, v in asdict(gorilla.config).items() if k != "api_key"}}
