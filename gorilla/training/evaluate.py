@@ -65,7 +65,7 @@ def evaluate_model(cfg: TrainConfig, batch_size: int = 8) -> dict[str, Any]:
                                 "generate_s": stats["seconds"], "file": str(path)})
                 print(f"  {hub} {name} {mode}: accuracy {fig['accuracy']:.3f}  hallucination {fig['hallucination']:.3f}"
                       f"  (n={fig['n']})", flush=True)
-    report = {"model": str(model_dir(cfg)), "results": results}
-    with atomic_write(out / "results.json") as f:
-        json.dump(report, f, indent=2)
+            report = {"model": str(model_dir(cfg)), "results": results}
+            with atomic_write(out / "results.json") as f:  # after every setting: an interruption keeps what is done
+                json.dump(report, f, indent=2)
     return report
