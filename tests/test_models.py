@@ -119,3 +119,25 @@ def test_unreadable_model_path_is_one_line_error(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(GorillaError, match="cannot load"):
         LocalBackend.load(str(tmp_path))
+
+
+def test_peft_adapter_dir_loads_on_its_base(backend, tmp_path):
+    """An adapter directory names its base in adapter_config.json; the backend loads both and merges."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    base_dir, adapter_dir = tmp_path / "base", tmp_path / "adapter"
+    backend.model.save_pretrained(base_dir)
+    backend.tokenizer.save_pretrained(base_dir)
+    model, _ = tiny_llama(initializer_range=0.2)
+    model.name_or_path = str(base_dir)  # as from_pretrained(base_dir) would set it; PEFT records it
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft.save_pretrained(adapter_dir)
+    assert json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base_dir)
+    loaded = LocalBackend.load(str(adapter_dir))
+    ids = backend.tokenizer(["###Instruction: hi"], return_tensors="pt")
+    with torch.inference_mode():
+        want = peft(**ids).logits
+        got = loaded.model(**ids).logits
+        plain = backend.model(**ids).logits
+    assert torch.allclose(got, want, atol=1e-4) and not torch.allclose(got, plain, atol=1e-4)

@@ -73,7 +73,8 @@ def query(
                          ("from", answer.source or ", ".join(answer.retrieved) or "the model alone (0-shot)")):
         if value:
             body.append(f"{label:>11}  ", style="bold cyan").append(f"{value}\n")
-    Console().print(Panel(body.rstrip() or Text(answer.text), title=f"gorilla · {answer.hub or hub}", expand=False))
+    body.rstrip()
+    Console().print(Panel(body if body.plain else Text(answer.text), title=f"gorilla · {answer.hub or hub}", expand=False))
 
 
 @app.command("generate")

@@ -21,7 +21,7 @@ from typing import Any
 from gorilla.prompting import FIELDS
 
 DOMAIN_MARK, CALL_MARK, PROVIDER_MARK = (f" <<<{k}>>>:" for k in FIELDS[:3])
-MAX_DOMAIN_TOKENS = 12
+MAX_DOMAIN_TOKENS = 8  # APIBench domains are 2-6 tokens ("Video Classification")
 
 
 @dataclass

@@ -51,9 +51,12 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
         if (path / "adapter_config.json").is_file():
             try:
                 adapter = json.loads((path / "adapter_config.json").read_text())
-                adapter["base_model_name_or_path"]  # noqa: B018  (presence check)
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise GorillaError(f"{path / 'adapter_config.json'}: base_model_name_or_path: unreadable ({e})") from None
+                base = adapter.get("base_model_name_or_path")
+            except (OSError, ValueError, AttributeError) as e:
+                raise GorillaError(f"{path / 'adapter_config.json'}: unreadable: {e}") from None
+            if not isinstance(base, str) or not base:
+                raise GorillaError(f"{path / 'adapter_config.json'}: base_model_name_or_path: missing; "
+                                   "set it to the base model's id or directory")
             return str(path), None, adapter
         if gguf_file is None and not (path / "config.json").is_file():
             raise GorillaError(f"--model {spec}: not a model directory (no config.json or adapter_config.json)")
