@@ -96,7 +96,7 @@ def test_tokenize_splits_code_and_ids():
     assert "the" not in toks
 
 
-@pytest.mark.parametrize("name", ["bm25", "dense", "hybrid", "hybrid+examples"])
+@pytest.mark.parametrize("name", ["bm25", "dense", "hybrid", "fusion"])
 def test_paraphrases_find_the_entry(name, corpus, fixture_db, cache):
     r = make(name, corpus, fixture_db, cache)
     for query, want in PARAPHRASES:
@@ -140,7 +140,7 @@ def test_oracle_returns_gold(corpus, fixture_db, cache):
     assert row["recall@1"] == row["domain@1"] == 1.0 and row["n"] == len(TRAIN)
 
 
-@pytest.mark.parametrize("name", ["bm25", "dense", "hybrid+examples"])
+@pytest.mark.parametrize("name", ["bm25", "dense", "fusion"])
 def test_bad_queries(name, corpus, fixture_db, cache):
     r = make(name, corpus, fixture_db, cache)
     for empty in ("", "   \n\t"):

@@ -10,7 +10,7 @@ import typer
 
 from gorilla.cli.app import DataDir, app, eval_app, index_app
 
-Retriever = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, hybrid+examples, "
+Retriever = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, fusion, "
                                         "oracle (eval only), or best (the measured default per hub).")]
 Embedder = Annotated[str | None, typer.Option("--embedder", help="sentence-transformers id (offline cache) or local "
                                               "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
@@ -159,3 +159,40 @@ def eval_retrieval(
         from rich.console import Console
 
         Console().print(markdown_table(rows), markup=False, highlight=False)
+
+
+@index_app.command("finetune")
+def finetune_cmd(
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the fine-tuned sentence-transformers model.")],
+    embedder: Embedder = None,
+    train_file: TrainFiles = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the train pairs.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="In-batch negatives per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
+    doc_fields: DocFields = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Fine-tune the embedder contrastively on the hub's train pairs (instruction -> API doc).
+
+    Same-API pairs in a batch are not treated as negatives. Use the result with --embedder OUT.
+    Measured on torchhub it did not beat the packaged model (eval/results/retrieval.md), so no default uses it.
+
+    Example: gorilla index finetune --hub torchhub --out runs/minilm-torchhub
+    """
+    from gorilla.data import ApiBenchPaths, load_eval, normalize_hub
+    from gorilla.errors import GorillaError
+    from gorilla.retrieval import Corpus, default_train_files
+    from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
+    from gorilla.retrieval.finetune import FinetuneConfig, finetune
+
+    h = normalize_hub(hub)
+    paths = ApiBenchPaths.resolve(data_dir)
+    files = default_train_files(paths, h) + list(train_file or [])
+    if not files:
+        raise GorillaError(f"no train pairs for {h}: pass --train-file (e.g. self-instruct output)")
+    pairs = [p for f in files for p in load_eval(f)]
+    cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, doc_fields=doc_fields or DEFAULT_DOC_FIELDS)
+    log = finetune(Corpus.load(h, paths.api_db(h)), pairs, out, embedder, cfg)
+    print(json.dumps(log, indent=2))
+    print(f"saved to {out}; try it: gorilla eval retrieval --hub {h} -r dense --embedder {out}")

@@ -1,4 +1,5 @@
-"""Retrievers over a hub's API database: bm25, dense (FAISS), hybrid (RRF), examples (solved-example memory), oracle.
+"""Retrievers over a hub's API database: bm25, dense (FAISS), hybrid (RRF of the two), examples (solved-example
+memory), fusion (RRF of bm25, dense, a domain vote and, where train examples exist, the example memory), oracle.
 
     from gorilla.retrieval import get_retriever
     r = get_retriever("best", "torchhub")
@@ -17,12 +18,10 @@ from gorilla.data import ApiBenchPaths, normalize_hub
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
-RETRIEVERS = ("bm25", "dense", "hybrid", "examples", "hybrid+examples", "oracle")
+RETRIEVERS = ("bm25", "dense", "hybrid", "examples", "fusion", "oracle")
 
-# The default per hub: the best measured one (eval/results/retrieval.md, chosen on the dev half).
-# Where the hub has train examples the example memory joins the fusion.
-BEST_WITH_EXAMPLES = "hybrid+examples"
-BEST_WITHOUT_EXAMPLES = "hybrid"
+# The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
+BEST = "fusion"
 
 __all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "get_retriever", "default_train_files", "normalize_call"]
 
@@ -46,6 +45,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     from gorilla.retrieval.bm25 import BM25Retriever
     from gorilla.retrieval.dense import DenseRetriever
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
+    from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
     from gorilla.retrieval.hybrid import HybridRetriever
     from gorilla.retrieval.oracle import OracleRetriever
@@ -58,7 +58,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         examples = default_train_files(paths, hub) + examples
     name = (name or "best").lower()
     if name == "best":
-        name = BEST_WITH_EXAMPLES if examples else BEST_WITHOUT_EXAMPLES
+        name = BEST
     fields = doc_fields or DEFAULT_DOC_FIELDS
 
     def dense() -> DenseRetriever:
@@ -75,9 +75,10 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return memory()
     if name == "hybrid":
         return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
-    if name == "hybrid+examples":
-        return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0), (memory(), 1.0)],
-                               name="hybrid+examples")
+    if name == "fusion":  # the example memory joins where the hub has solved examples
+        d, m = dense(), (memory() if examples else None)
+        parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (DomainVoteRetriever(corpus, d, m), 1.0)]
+        return HybridRetriever(corpus, parts + ([(m, 1.0)] if m else []), name="fusion")
     if name == "oracle":
         return OracleRetriever(corpus)
     raise GorillaError(f"unknown retriever {name!r}: expected one of {', '.join(RETRIEVERS)} or best")

@@ -28,7 +28,7 @@ def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str
 
 
 def knn(model, index, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    sims, ids = index.search(model.encode([query]), min(k, index.ntotal))
+    sims, ids = index.search(model.encode_query(query), min(k, index.ntotal))
     keep = ids[0] >= 0
     return sims[0][keep], ids[0][keep]
 

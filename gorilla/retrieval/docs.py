@@ -21,7 +21,7 @@ DOC_PRESETS: dict[str, tuple[str, ...]] = {
     "all": ("domain", "framework", "functionality", "api_name", "api_call", "api_arguments",
             "python_environment_requirements", "example_code", "performance", "description"),
 }
-DEFAULT_DOC_FIELDS = "rich"
+DEFAULT_DOC_FIELDS = "full"
 
 
 def _text(value: Any) -> str:

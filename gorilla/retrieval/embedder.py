@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Embedder:
     name: str
     fingerprint: str
     model: Any
+    _last: tuple[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
@@ -60,6 +61,22 @@ class Embedder:
         vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                                  show_progress_bar=progress)
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text, straight through the modules: half the latency of `encode` (no batching machinery).
+
+        The last query is remembered: hybrid retrievers ask for it twice (docs and examples)."""
+        import torch
+
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        prep = getattr(self.model, "preprocess", None) or self.model.tokenize
+        with torch.inference_mode():
+            vec = self.model(prep([text]))["sentence_embedding"]
+            vec = torch.nn.functional.normalize(vec.float(), dim=-1)
+        out = np.ascontiguousarray(vec.numpy(), dtype=np.float32)
+        self._last = (text, out)
+        return out
 
 
 def _threads() -> None:

@@ -29,7 +29,7 @@ class ExampleRetriever(Retriever):
                  cache: Path | None = None, on_stale: str = "rebuild", neighbours: int = DEFAULT_NEIGHBOURS):
         if not train_files:
             raise GorillaError(f"no train examples for {corpus.hub}: pass train files (e.g. self-instruct output)")
-        self.corpus, self.neighbours = corpus, neighbours
+        self.corpus, self.k_neighbours = corpus, neighbours
         pairs: list[EvalPair] = [p for f in train_files for p in load_eval(f)]
         groups = [corpus.call_to_group.get(normalize_call(p.api_data.api_call or p.api_call), -1) for p in pairs]
         self.unmapped = sum(g < 0 for g in groups)
@@ -43,11 +43,16 @@ class ExampleRetriever(Retriever):
         self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, sources, variant,
                                                 embedder, cache, on_stale)
 
+    def neighbours(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine similarity, call group) of the nearest solved examples."""
+        sims, ids = knn(self.model, self.index, query, self.k_neighbours)
+        return sims, self.example_groups[ids]
+
     def scores(self, query: str) -> np.ndarray:
         """Sum of neighbour similarities per call; calls no neighbour voted for are -inf (not candidates)."""
-        sims, ids = knn(self.model, self.index, query, self.neighbours)
+        sims, groups = self.neighbours(query)
         votes = np.zeros(len(self.corpus.call_to_group))
-        np.add.at(votes, self.example_groups[ids], np.maximum(sims, 0.0))
+        np.add.at(votes, groups, np.maximum(sims, 0.0))
         out = votes[self.corpus.groups]
         out[out <= 0] = -np.inf
         return out
