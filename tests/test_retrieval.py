@@ -205,3 +205,27 @@ def test_cli_retrieve_and_eval(data_dir, tmp_path):
     row = json.loads(out.stdout)
     assert {"hub", "retriever", "n", "recall@1", "recall@5", "recall@10", "mrr", "domain@1", "qps"} <= set(row)
     assert row["n"] == 186 and 0 < row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1
+
+
+def test_contrastive_loss_does_not_push_apart_pairs_of_the_same_api():
+    import torch
+
+    from gorilla.retrieval.finetune import contrastive_loss
+
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]]), dim=-1)
+    d = q.clone()
+    same_api = contrastive_loss(q, d, torch.tensor([0, 0, 1]), 0.05)
+    distinct = contrastive_loss(q, d, torch.tensor([0, 1, 2]), 0.05)
+    assert same_api < 0.01 < distinct  # rows 0 and 1 are near-duplicates: only a negative when their APIs differ
+
+
+def test_finetune_writes_a_loadable_embedder(corpus, fixture_db, tmp_path):
+    from gorilla.retrieval.finetune import FinetuneConfig, finetune
+
+    out = tmp_path / "minilm-ft"
+    log = finetune(corpus, load_eval(fixture_db[1]), out, cfg=FinetuneConfig(batch_size=5), progress=False)
+    assert log["examples"] == len(TRAIN) and log["steps"] == 1
+    assert (out / "model.safetensors").is_file() and not (tmp_path / "minilm-ft.partial").exists()
+    r = get_retriever("dense", "torchhub", corpus=corpus, embedder=str(out), cache=tmp_path / "idx")
+    assert r.model.name == str(out.resolve())
+    assert r.search("pull the vocals out of a song", k=1)[0].index == 3

@@ -45,6 +45,17 @@ def training_pairs(corpus: Corpus, pairs: Sequence[EvalPair]) -> list[tuple[str,
     return out
 
 
+def contrastive_loss(q, d, groups, temperature: float):
+    """Symmetric InfoNCE over a batch; another pair with the same call is masked, not a negative."""
+    import torch
+
+    logits = q @ d.T / temperature
+    same = groups[:, None] == groups[None, :]
+    logits = logits.masked_fill(same & ~torch.eye(len(groups), dtype=torch.bool), float("-inf"))
+    labels = torch.arange(len(groups))
+    return (torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+
+
 def finetune(corpus: Corpus, pairs: Sequence[EvalPair], out_dir: Path, embedder: str | None = None,
              cfg: FinetuneConfig | None = None, progress: bool = True) -> dict:
     """Train, then write a sentence-transformers folder (safetensors) to `out_dir` atomically; return the log."""
@@ -79,12 +90,7 @@ def finetune(corpus: Corpus, pairs: Sequence[EvalPair], out_dir: Path, embedder:
             groups = torch.tensor([g for _, _, g in batch])
             q = embed([text for text, _, _ in batch])
             d = embed([docs[rng.choice(entries)] for _, entries, _ in batch])
-            logits = q @ d.T / cfg.temperature
-            same = groups[:, None] == groups[None, :]
-            logits = logits.masked_fill(same & ~torch.eye(len(batch), dtype=torch.bool), float("-inf"))
-            labels = torch.arange(len(batch))
-            loss = (torch.nn.functional.cross_entropy(logits, labels)
-                    + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+            loss = contrastive_loss(q, d, groups, cfg.temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
