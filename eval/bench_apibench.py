@@ -99,13 +99,17 @@ def run_quality(args) -> None:
     hub = args.hub
     corpus = Corpus.load(hub, paths.api_db(hub))
     queries = eval_queries(paths, hub)
-    ours_dir = Path(args.ours)
-    manifest = json.loads((ours_dir / "manifest.json").read_text())
+    ours_dirs = [Path(d) for d in args.ours]
+    manifest = json.loads((ours_dirs[0] / "manifest.json").read_text())
     rows, arms = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ours = [p for p in (ours_dir / "train.json", ours_dir / "eval.json") if p.exists()]
-        arms["ours (self-instruct)"] = (tmp / "ours.json", project(ours, hub, paths.api_db(hub), tmp / "ours.json"))
+        for i, d in enumerate(ours_dirs):
+            m = json.loads((d / "manifest.json").read_text())["instructions"]
+            label = f"ours: {m['teacher']}, roundtrip_k={m['config'].get('roundtrip_k', 0)}, {m['kept']} kept"
+            files = [p for p in (d / "train.json", d / "eval.json") if p.exists()]
+            arms[label] = (tmp / f"ours{i}.json", project(files, hub, paths.api_db(hub), tmp / f"ours{i}.json"))
+        ours_dir = ours_dirs[0]
         write_jsonl(tmp / "desc_raw.json", description_pairs(ours_dir / "api.jsonl"))
         arms["control: API descriptions"] = (tmp / "desc.json", project([tmp / "desc_raw.json"], hub, paths.api_db(hub),
                                                                         tmp / "desc.json"))
@@ -125,7 +129,8 @@ def run_quality(args) -> None:
     _save(f"quality_{hub}", {"eval_queries": len(queries), "teacher": inst.get("teacher"),
                              "generate_seconds": inst.get("generate_seconds"), "kept": inst.get("kept"),
                              "candidates": inst.get("candidates"), "dropped": inst.get("dropped"),
-                             "apis": inst.get("apis"), "apis_with_pairs": inst.get("apis_with_pairs"), "arms": rows})
+                             "apis": inst.get("apis"), "apis_with_pairs": inst.get("apis_with_pairs"),
+                             "ours": [str(d) for d in ours_dirs], "arms": rows})
     render(json.loads((RESULTS / "apibench.json").read_text()))
 
 
@@ -170,7 +175,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["diff", "quality"])
     ap.add_argument("--hub", default="torchhub")
-    ap.add_argument("--ours", help="a `gorilla apibench build` output folder with train.json/eval.json")
+    ap.add_argument("--ours", action="append", default=[],
+                    help="a `gorilla apibench build` output folder with train.json/eval.json (repeatable)")
     ap.add_argument("--data-dir")
     args = ap.parse_args()
     run_diff(args) if args.what == "diff" else run_quality(args)

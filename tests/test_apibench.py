@@ -195,7 +195,7 @@ def test_selfinstruct_filters():
     pairs, counts = selfinstruct.filter_pairs(db, "torchhub", texts, SelfInstructConfig(), seeds)
     assert [p["api_call"] for p in pairs] == [db[0]["api_call"], db[1]["api_call"]]
     assert counts["dropped"] == {"unparsed": 0, "length": 1, "names_api": 2, "copies_seed": 1, "call_mismatch": 1,
-                                 "near_duplicate": 1}
+                                 "off_topic": 0, "near_duplicate": 1}
     assert counts["kept"] == 2 and counts["candidates"] == 8
     code = pairs[0]["code"]
     assert code.startswith("###Instruction: Sort my holiday photos") and "\n###Output: <<<domain>>>: Classification" in code
@@ -293,3 +293,17 @@ def test_build_cli_huggingface_cards_and_broken_card(tmp_path):
     r = run_cli("apibench", "build", "--hub", "hf", "--docs", str(root), "--out", str(out), "--no-instructions")
     assert r.returncode == 2 and "zz/bad/README.md:3:1: front matter" in r.stderr, r.stderr
     assert len((out / "api.jsonl").read_text().splitlines()) == 3  # the earlier build is untouched
+
+
+def test_selfinstruct_roundtrip_filter_drops_off_topic_requests():
+    db = [{"domain": "Classification", "framework": "PyTorch", "api_name": "birdnet", "description": "Classifies bird species in photos.",
+           "api_call": "torch.hub.load(repo_or_dir='lab/zoo', model='birdnet', pretrained=True)"},
+          {"domain": "Translation", "framework": "PyTorch", "api_name": "en2de", "description": "Translates English text into German.",
+           "api_call": "torch.hub.load(repo_or_dir='lab/zoo', model='en2de', pretrained=True)"},
+          {"domain": "Depth Estimation", "framework": "PyTorch", "api_name": "deep3", "description": "Estimates depth from one image.",
+           "api_call": "torch.hub.load(repo_or_dir='lab/zoo', model='deep3', pretrained=True)"}]  # BM25 needs 3+ docs
+    texts = {call_key("torchhub", db[0]["api_call"]): " Which bird species is sitting on my balcony in this photo\n"
+             "2. Please translate my English letter into German today"}
+    pairs, counts = selfinstruct.filter_pairs(db, "torchhub", texts, SelfInstructConfig(roundtrip_k=1))
+    assert [p["code"].split("\n")[0] for p in pairs] == ["###Instruction: Which bird species is sitting on my balcony in this photo"]
+    assert counts["dropped"]["off_topic"] == 1

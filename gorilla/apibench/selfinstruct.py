@@ -25,7 +25,7 @@ from gorilla.models.base import Backend
 from gorilla.prompting import INSTRUCTION_TAG, OUTPUT_TAG, format_answer
 
 SEEDS_DIR = REPO_ROOT / "apibench" / "seeds"
-FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "near_duplicate")
+FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "off_topic", "near_duplicate")
 
 TEACHER_HEADER = (
     "Below, each API is followed by requests that real users typed when they needed it. A request describes "
@@ -47,6 +47,7 @@ class SelfInstructConfig:
     max_words: int = 60
     max_chars: int = 400
     near_dup: float = 0.7  # word-set Jaccard at or above which a later instruction is a near-duplicate
+    roundtrip_k: int = 0  # >0: keep a request only if BM25 over the hub's database ranks its API in the top k
 
 
 @dataclass(frozen=True)
@@ -242,12 +243,17 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
     """Teacher text -> kept pairs, in database order, and counts kept and dropped per filter.
 
     A small teacher often copies the seed requests it was shown; those are dropped as `copies_seed`.
+    It also drifts off topic: a request from which BM25 over the hub's own database cannot get back
+    to its API (top `roundtrip_k`) says nothing about that API and is dropped as `off_topic`.
     """
     from gorilla.data.records import ApiEntry
+    from gorilla.retrieval.base import Corpus, normalize_call
+    from gorilla.retrieval.bm25 import BM25Retriever
     from gorilla.scoring.strict import StrictMatcher
 
     entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
     matcher = StrictMatcher(entries)
+    bm25 = BM25Retriever(Corpus(hub, Path("api.jsonl"), entries)) if cfg.roundtrip_k and entries else None
     dups, seen_seeds = NearDuplicates(cfg.near_dup), NearDuplicates(cfg.near_dup)
     for s in seeds:
         for t in s.instructions:
@@ -273,6 +279,9 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
                 dropped["copies_seed"] += 1
             elif i not in hits:
                 dropped["call_mismatch"] += 1
+            elif bm25 is not None and normalize_call(api["api_call"]) not in {
+                    normalize_call(h.entry.api_call) for h in bm25.search(text, cfg.roundtrip_k)}:
+                dropped["off_topic"] += 1
             elif not dups.add_if_new(text):
                 dropped["near_duplicate"] += 1
             else:

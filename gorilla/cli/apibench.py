@@ -27,6 +27,8 @@ def build(
     per_api: Annotated[int | None, typer.Option(help="Instructions asked of the teacher per API (default 10).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Prompts per teacher call (default 4).")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Teacher tokens per API (default 320).")] = None,
+    roundtrip_k: Annotated[int | None, typer.Option(help="Keep a request only if BM25 over the database ranks its API "
+                                                          "in the top K (default 0: off).")] = None,
     eval_fraction: Annotated[float | None, typer.Option(help="Share of APIs held out for eval.json (default 0.1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for seed-example choice and the split (default 0).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N APIs (smoke runs).")] = None,
@@ -51,7 +53,7 @@ def build(
     cfg = load_config(config, hub, {
         "docs": docs, "out": out, "teacher": teacher, "teacher_model": teacher_model, "concurrency": concurrency,
         "instructions": False if no_instructions else None, "keep_going": True if keep_going else None,
-        "per_api": per_api, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "eval_fraction": eval_fraction,
+        "per_api": per_api, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "roundtrip_k": roundtrip_k, "eval_fraction": eval_fraction,
         "seed": seed, "limit": limit, "seeds": seeds})
     out = cfg.out
     bar = Progress(TextColumn("teacher"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
