@@ -141,3 +141,14 @@ def test_peft_adapter_dir_loads_on_its_base(backend, tmp_path):
         got = loaded.model(**ids).logits
         plain = backend.model(**ids).logits
     assert torch.allclose(got, want, atol=1e-4) and not torch.allclose(got, plain, atol=1e-4)
+
+
+def test_one_prompt_fast_path_writes_what_the_batch_writes(backend, data_dir):
+    """A single constrained prompt feeds forced runs in one pass each; the text must not change."""
+    calls = [json.loads(line)["api_call"] for line in open(data_dir / "api" / "torchhub_api.jsonl") if line.strip()]
+    rng = random.Random(6)
+    for prompt in random_prompts(6, seed=7):
+        pool = rng.sample(calls, 3)
+        alone = backend.generate([prompt], max_new_tokens=64, stop=STOP, allowed_calls=[pool])[0]
+        batched = backend.generate([prompt, build_prompt("x")], max_new_tokens=64, stop=STOP, allowed_calls=[pool, pool])
+        assert alone == batched[0] and call_field(alone) in pool

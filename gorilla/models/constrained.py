@@ -124,7 +124,7 @@ class CallConstraint:
         written = input_ids.shape[1] - self.prompt_len
         if written > 0:
             for r, token in enumerate(input_ids[:, -1].tolist()):
-                self._consume(r, token)
+                self.consume(r, token)
         mask = torch.zeros_like(scores)
         for r, row in enumerate(self.rows):
             allowed = self._allowed(r, row, scores[r], written)
@@ -132,6 +132,23 @@ class CallConstraint:
                 mask[r].fill_(float("-inf"))
                 mask[r, allowed] = 0
         return scores + mask
+
+    def choose(self, r: int, logits: Any, written: int) -> int:
+        """Greedy choice for row r (the same token `__call__` + argmax would give)."""
+        allowed = self._allowed(r, self.rows[r], logits, written)
+        if allowed is None:
+            return int(logits.argmax())
+        return allowed[int(logits[allowed].argmax())]
+
+    def forced(self, r: int) -> int | None:
+        """The next token when only one is allowed whatever the model says (a marker, the rest of a call)."""
+        row = self.rows[r]
+        if row.stage == "mark":
+            firsts = {p[0] for p in row.pending}
+            return firsts.pop() if len(firsts) == 1 else None
+        if row.stage == "call" and len(row.node.children) == 1 and not row.node.terminal:
+            return next(iter(row.node.children))
+        return None
 
     def _advance(self, r: int) -> None:
         row = self.rows[r]
@@ -153,7 +170,7 @@ class CallConstraint:
             return ids
         return None
 
-    def _consume(self, r: int, token: int) -> None:
+    def consume(self, r: int, token: int) -> None:
         row = self.rows[r]
         if row.stage == "domain":
             row.count += 1

@@ -6,6 +6,7 @@ otherwise. `allowed_calls` switches on constrained decoding (gorilla.models.cons
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -128,6 +129,8 @@ class LocalBackend:
             return []
         if allowed_calls is not None and len(allowed_calls) != len(prompts):
             raise GorillaError(f"allowed_calls has {len(allowed_calls)} lists for {len(prompts)} prompts")
+        if len(prompts) == 1 and allowed_calls and allowed_calls[0] and temperature <= 0:
+            return [self._one_constrained(prompts[0], allowed_calls[0], max_new_tokens, stop)]
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.model.device)
         prompt_len = batch["input_ids"].shape[1]
         processors, criteria = LogitsProcessorList(), StoppingCriteriaList()
@@ -144,6 +147,37 @@ class LocalBackend:
                                       top_p=None, top_k=None, **sampling)
         texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
         return [_cut(t, stop) for t in texts]
+
+    def _one_constrained(self, prompt: str, calls: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> str:
+        """Greedy constrained decoding of one prompt, feeding each run of forced tokens (markers, the
+        unambiguous rest of a call) in one forward pass: the same text as the batched path, with a
+        fraction of the passes, which is what makes an interactive query fast on a CPU."""
+        import torch
+
+        from gorilla.models.constrained import CallConstraint
+
+        feed = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.model.device)
+        constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], max_new_tokens)
+        out: list[int] = []
+        past = None
+        # transformers 5 names the KV cache `cache`, 4.x `past_key_values`
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        with torch.inference_mode():
+            while len(out) < constraint.max_new_tokens:
+                result = self.model(input_ids=feed, use_cache=True, **{cache_arg: past})
+                past = result[cache_arg]
+                token = constraint.choose(0, result.logits[0, -1].float(), len(out))
+                run = [token]
+                constraint.consume(0, token)
+                while len(out) + len(run) < constraint.max_new_tokens and (nxt := constraint.forced(0)) is not None:
+                    run.append(nxt)
+                    constraint.consume(0, nxt)
+                out += run
+                text = self.tokenizer.decode(out)
+                if token == self.tokenizer.eos_token_id or _cut(text, stop) != text:
+                    break
+                feed = torch.tensor([run], device=self.model.device)
+        return _cut(self.tokenizer.decode(out, skip_special_tokens=True), stop)
 
 
 def _cut(text: str, stop: Sequence[str]) -> str:
