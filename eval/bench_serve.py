@@ -118,9 +118,10 @@ def main() -> None:
     path = RESULTS / "serve.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data[args.model] = section
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(data, indent=2) + "\n")
-    atomic_write(RESULTS / "serve.md", render(data))
+    with atomic_write(path) as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    with atomic_write(RESULTS / "serve.md") as f:
+        f.write(render(data))
     print(json.dumps(section, indent=2))
 
 
@@ -140,7 +141,8 @@ def render(data: dict) -> str:
             "called in-process (direct), a chat completion through the real `gorilla serve` process with the openai "
             "client (server), and the same request streamed. All three return the same answer (checked). "
             "Overhead = server - direct, per query. The pipeline answers whole (it parses the answer), so "
-            "the stream's answer chunk arrives when generation ends.\n\n"
+            "the stream's answer chunk arrives when generation ends. Timings were taken on the shared 2-core machine "
+            "while other jobs ran, so single queries vary; compare the medians taken in the same run.\n\n"
             + "\n".join(rows) + "\n\nReproduce:\n\n" + commands + "\n")
 
 
