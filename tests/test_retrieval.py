@@ -75,6 +75,12 @@ def fixture_db(tmp_path_factory) -> tuple[Path, Path]:
     return db, train
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """No fine-tuned default embedder from the user's cache: these tests pin the packaged MiniLM."""
+    monkeypatch.setenv("GORILLA_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def corpus(fixture_db) -> Corpus:
     return Corpus("torchhub", fixture_db[0], load_api_db(fixture_db[0]))

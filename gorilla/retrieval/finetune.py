@@ -19,7 +19,7 @@ from gorilla.data import EvalPair
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, normalize_call
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
-from gorilla.retrieval.embedder import resolve_embedder
+from gorilla.retrieval.embedder import DEFAULT_EMBEDDER, resolve_embedder
 
 
 @dataclass
@@ -68,7 +68,7 @@ def finetune(corpus: Corpus, pairs: Sequence[EvalPair], out_dir: Path, embedder:
     torch.manual_seed(cfg.seed)
     data = training_pairs(corpus, pairs)
     docs = [doc_text(e, cfg.doc_fields) for e in corpus.entries]
-    display, target = resolve_embedder(embedder)
+    display, target = resolve_embedder(embedder or DEFAULT_EMBEDDER)  # never stack on a previous run
     model = SentenceTransformer(str(target), device="cpu")
     model.max_seq_length = cfg.max_seq_length
     model.train()
