@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_cli
 
@@ -235,3 +236,13 @@ def test_finetune_writes_a_loadable_embedder(corpus, fixture_db, tmp_path):
     r = get_retriever("dense", "torchhub", corpus=corpus, embedder=str(out), cache=tmp_path / "idx")
     assert r.model.name == str(out.resolve())
     assert r.search("pull the vocals out of a song", k=1)[0].index == 3
+
+
+def test_bm25_postings_score_like_rank_bm25(data_dir):
+    from gorilla.data import ApiBenchPaths
+    from gorilla.retrieval.bm25 import BM25Retriever
+
+    hub = "huggingface"
+    r = BM25Retriever(Corpus.load(hub, ApiBenchPaths.resolve(data_dir).api_db(hub)))
+    for query in ("summarize long news articles in French", "AutoModelForSeq2SeqLM t5-base", "zzz unknownword"):
+        assert np.allclose(r.scores(query), r.bm25.get_scores(tokenize(query)))
