@@ -186,7 +186,8 @@ def build(cfg: BuildConfig, report: Callable[[str], None] = print,
         write_jsonl(staging / "train.json", train)
         write_jsonl(staging / "eval.json", evals)
         manifest["instructions"] = {**counts, "teacher": teacher_id, "train_pairs": len(train), "eval_pairs": len(evals),
-                                    "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1)}
+                                    "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1),
+                                    "teacher_seconds_total": selfinstruct.teacher_seconds(raw)}
     else:
         (staging / "teacher.jsonl").unlink(missing_ok=True)
         for name in ("train.json", "eval.json"):

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -187,6 +188,19 @@ def prompt_id(prompt: str, teacher_id: str, cfg: SelfInstructConfig) -> str:
     return hashlib.sha256(sig.encode()).hexdigest()[:16]
 
 
+def teacher_seconds(path: Path) -> float:
+    """Teacher time recorded in a raw file (rows written before timing was recorded count 0)."""
+    if not path.exists():
+        return 0.0
+    total = 0.0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            total += float(json.loads(line).get("seconds", 0))
+        except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+            continue
+    return round(total, 1)
+
+
 def load_raw(path: Path) -> dict[str, str]:
     """prompt id -> teacher text from an earlier (possibly interrupted) run; a torn last line is ignored."""
     out: dict[str, str] = {}
@@ -224,12 +238,14 @@ def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Callable[[], Backe
     with open(raw_path, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), cfg.batch_size):
             batch = todo[start: start + cfg.batch_size]
+            t0 = time.perf_counter()
             texts = backend.generate([p for _, p, _ in batch], max_new_tokens=cfg.max_new_tokens,
                                      temperature=cfg.temperature, stop=TEACHER_STOP)
             if len(texts) != len(batch):
                 raise GorillaError(f"teacher {backend.name} returned {len(texts)} texts for {len(batch)} prompts")
+            seconds = round((time.perf_counter() - t0) / len(batch), 2)  # summed into the manifest, across resumes
             for (key, _, pid), text in zip(batch, texts, strict=True):
-                f.write(json.dumps({"id": pid, "key": key, "text": text}, ensure_ascii=False) + "\n")
+                f.write(json.dumps({"id": pid, "key": key, "text": text, "seconds": seconds}, ensure_ascii=False) + "\n")
                 done[pid] = text
             f.flush()
             os.fsync(f.fileno())
