@@ -191,6 +191,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     trainer.save_model(str(out))
     summary: dict[str, Any] = {}
     if trainer.is_world_process_zero():
+        (out / "training_args.bin").unlink(missing_ok=True)  # a pickle; train_config.toml is the record
         tok.save_pretrained(str(out))
         if cfg.lora:  # point the adapter at the base on disk, so `--model OUT` finds it without this config
             adapter_cfg = json.loads((out / "adapter_config.json").read_text())
