@@ -16,8 +16,9 @@ Embedder = Annotated[str | None, typer.Option("--embedder", help="sentence-trans
                                               "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
 TrainFiles = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (train-format JSON "
                                                        "lines) for the example memory; repeatable.", show_default=False)]
-DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to embed: name, description, short, "
-                                               "rich, full, all (default: rich).", show_default=False)]
+DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to index: name, description, short, "
+                                               "rich, full, all (default: full for the dense part; all for bm25).",
+                                               show_default=False)]
 Cache = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
                                             show_default=False)]
 Stale = Annotated[str, typer.Option("--stale", help="When an index is stale: rebuild or error.")]

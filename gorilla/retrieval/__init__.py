@@ -37,12 +37,13 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
 
     name: one of RETRIEVERS, or "best"/None for the measured default. embedder: sentence-transformers
-    id or local path (default: the packaged all-MiniLM-L6-v2). train_files: extra solved examples for
+    id or local path (default: embedder.resolve_embedder). doc_fields: the entry text the dense part
+    embeds (docs.DOC_PRESETS; for "bm25" alone, the text it indexes). train_files: extra solved examples for
     the example memory, added to the hub's upstream train split. on_stale: "rebuild" or "error".
     corpus: an already-loaded database (tests use a fixture DB); default: the hub's API database.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
-    from gorilla.retrieval.bm25 import BM25Retriever
+    from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
     from gorilla.retrieval.dense import DenseRetriever
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
     from gorilla.retrieval.domains import DomainVoteRetriever
@@ -68,7 +69,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return ExampleRetriever(corpus, examples, embedder, cache, on_stale)
 
     if name == "bm25":
-        return BM25Retriever(corpus)
+        return BM25Retriever(corpus, doc_fields or DEFAULT_BM25_FIELDS)
     if name == "dense":
         return dense()
     if name == "examples":
