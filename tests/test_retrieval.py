@@ -191,6 +191,11 @@ def test_stale_index_is_refused_or_rebuilt(tmp_path, fixture_db):
     (folder / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(GorillaError, match="manifest unreadable"):
         dense(on_stale="error")
+    dense()  # rebuilt over the broken manifest
+    (folder / "index.faiss").write_bytes(b"\0" * 10)
+    with pytest.raises(GorillaError, match="index.faiss unreadable"):
+        dense(on_stale="error")
+    assert dense().index.ntotal == len(API) + 1
     assert not list(folder.glob(".*.tmp"))
 
 

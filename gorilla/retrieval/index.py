@@ -85,16 +85,23 @@ def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], An
     found = read_manifest(folder)
     reason = stale_reason(found, expected)
     if reason is None:
-        index = faiss.read_index(str(folder / "index.faiss"))
-        if index.ntotal == expected.get("count", index.ntotal):
-            return index
-        reason = f"index holds {index.ntotal} vectors, manifest says {expected.get('count')}"
+        try:
+            index = faiss.read_index(str(folder / "index.faiss"))
+        except RuntimeError as e:  # truncated or foreign file under a valid manifest
+            reason = f"index.faiss unreadable ({str(e).strip().splitlines()[-1][:80]})"
+        else:
+            if index.ntotal == expected.get("count", index.ntotal):
+                return index
+            reason = f"index holds {index.ntotal} vectors, manifest says {expected.get('count')}"
     if found is not None:
         if on_stale == "error":
             raise GorillaError(f"stale index {folder}: {reason}; rebuild it with `gorilla index build`")
         log.warning("index %s is stale (%s): rebuilding", folder, reason)
     index = build()
-    write_index(folder, index, {**expected, "dim": index.d})
+    try:
+        write_index(folder, index, {**expected, "dim": index.d})
+    except OSError as e:  # read-only cache: still answer, from memory
+        log.warning("cannot save index to %s (%s): using it unsaved", folder, e.strerror or e)
     return index
 
 
