@@ -75,8 +75,10 @@ def retrieve(
     from rich.table import Table
 
     table = Table(title=f"{r.name} on {hub}: {query[:60]}")
-    for col in ("#", "score", "domain", "api_call"):
-        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("domain")
+    table.add_column("api_call", overflow="fold", ratio=3)  # never cut the call: it is the answer
     for i, h in enumerate(hits, 1):
         table.add_row(str(i), f"{h.score:.4f}", h.entry.domain, h.entry.api_call)
     Console().print(table)

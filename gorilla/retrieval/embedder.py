@@ -104,7 +104,9 @@ def load_embedder(name: str | None = None) -> Embedder:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     display, target = resolve_embedder(name)
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
     _threads()
     try:
         model = SentenceTransformer(str(target), device="cpu")
