@@ -52,6 +52,8 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     from gorilla.retrieval.oracle import OracleRetriever
 
     hub = normalize_hub(hub)
+    if on_stale not in ("rebuild", "error"):
+        raise GorillaError(f"on_stale must be 'rebuild' or 'error', got {on_stale!r}")
     examples = [Path(f) for f in train_files]
     if corpus is None:  # a given corpus (tests' fixture DB) comes with its own examples only
         paths = ApiBenchPaths.resolve(data_dir)
