@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test bench lint train-torchhub clean
+.PHONY: install test bench lint train-torchhub clean embedder retrieval-bench
 
 install: $(STAMP)
 
@@ -22,6 +22,13 @@ test: install
 
 bench: install
 	$(BIN)/python eval/bench_scorer.py --out eval/results/scorer_bench.json
+
+# the default embedder: MiniLM fine-tuned on torchhub_train (minutes on CPU), then the retrieval benchmark
+embedder: install
+	$(BIN)/gorilla index finetune --hub torchhub
+
+retrieval-bench: install
+	$(BIN)/gorilla eval retrieval --hub all -r all --upstream --format markdown
 
 lint: install
 	$(BIN)/ruff check gorilla tests eval
