@@ -92,7 +92,10 @@ def render(results: dict) -> str:
     lines = ["# Generation results", "",
              "Embedded SmolLM2-135M-Instruct (no fine-tuning), greedy, on this 2-core CPU. Produced by "
              "`eval/bench_generation.py`: each row is `gorilla generate` on the hub's eval split, then "
-             "`gorilla eval score` (compat = the reference scorer's rules, strict = argument-exact).", "",
+             "`gorilla eval score` (compat = the reference scorer's rules, strict = argument-exact). Runs went "
+             "through the machine's shared heavy queue: one torch thread, niced, next to other engineers' jobs, "
+             "so q/s and seconds are pessimistic for an idle 2-core machine. retriever domain@1 is the default "
+             "retriever's top document's domain against the gold domain, on the same questions.", "",
              "| run | n | compat acc | compat halluc | strict acc | strict halluc | retriever domain@1 | q/s | s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in sorted(results.get("runs", {}).items()):
@@ -108,6 +111,8 @@ def render(results: dict) -> str:
         lines += ["", f"`{lat['command']}` from process start, warm caches: median {lat['median_s']} s "
                       f"(min {lat['min_s']}, max {lat['max_s']}, {lat['runs']} runs, threads {lat['threads']}, "
                       f"1-min load average {lat['load']:.1f})."]
+    if notes := results.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     lines += ["", "Commands per row are in generation.json (`command`); machine: " + results.get("machine", ""), ""]
     return "\n".join(lines)
 
