@@ -44,7 +44,7 @@ def query(
     retriever: Retriever = "best",
     k: K = 3,
     constrain: Constrain = "retrieved",
-    max_new_tokens: MaxNew = 80,
+    max_new_tokens: MaxNew = 64,
     fmt: Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")] = "text",
     data_dir: DataDir = None,
 ) -> None:
