@@ -42,6 +42,8 @@ def evaluate_model(cfg: TrainConfig, batch_size: int = 8) -> dict[str, Any]:
     out = Path(cfg.out) / "eval"
     backend = LocalBackend.load(str(model_dir(cfg)))
     scorer = Scorer(cfg.data_dir or None)
+    # earlier settings stay (an --eval-only run with another --retriever adds its rows)
+    previous = json.loads((out / "results.json").read_text())["results"] if (out / "results.json").is_file() else []
     results: list[dict[str, Any]] = []
     for hub in cfg.hubs:
         questions = eval_questions(hub, cfg.data_dir or None)
@@ -65,7 +67,9 @@ def evaluate_model(cfg: TrainConfig, batch_size: int = 8) -> dict[str, Any]:
                                 "generate_s": stats["seconds"], "file": str(path)})
                 print(f"  {hub} {name} {mode}: accuracy {fig['accuracy']:.3f}  hallucination {fig['hallucination']:.3f}"
                       f"  (n={fig['n']})", flush=True)
-            report = {"model": str(model_dir(cfg)), "results": results}
+            fresh = {(r["hub"], r["setting"], r["mode"]) for r in results}
+            kept = [r for r in previous if (r["hub"], r["setting"], r["mode"]) not in fresh]
+            report = {"model": str(model_dir(cfg)), "results": kept + results}
             with atomic_write(out / "results.json") as f:  # after every setting: an interruption keeps what is done
                 json.dump(report, f, indent=2)
     return report
