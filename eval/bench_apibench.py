@@ -126,8 +126,9 @@ def run_quality(args) -> None:
             rows.append(row)
             print(row)
     inst = manifest.get("instructions") or {}
+    seconds = args.teacher_seconds or inst.get("teacher_seconds_total") or inst.get("generate_seconds")
     _save(f"quality_{hub}", {"eval_queries": len(queries), "teacher": inst.get("teacher"),
-                             "generate_seconds": inst.get("generate_seconds"), "kept": inst.get("kept"),
+                             "generate_seconds": seconds, "kept": inst.get("kept"),
                              "candidates": inst.get("candidates"), "dropped": inst.get("dropped"),
                              "apis": inst.get("apis"), "apis_with_pairs": inst.get("apis_with_pairs"),
                              "ours": [str(d) for d in ours_dirs], "arms": rows})
@@ -155,7 +156,8 @@ def render(data: dict) -> None:
         hub = key.split("_", 1)[1]
         lines += [f"## Instruction quality: {hub}", "",
                   f"Teacher `{q['teacher']}`: {q['kept']} pairs kept of {q['candidates']} candidates for {q['apis']} APIs "
-                  f"({q['apis_with_pairs']} APIs with at least one pair), generation {q['generate_seconds']} s. "
+                  f"({q['apis_with_pairs']} APIs with at least one pair), teacher time {q['generate_seconds']} s "
+                  "(one thread, niced, shared 2-core machine). "
                   f"Dropped per filter: {', '.join(f'{k} {v}' for k, v in (q['dropped'] or {}).items())}.", "",
                   f"Example-memory retriever on upstream's {hub} eval set ({q['eval_queries']} queries), each arm's pairs "
                   "as its only memory, corpus = upstream's API database:", "",
@@ -178,6 +180,8 @@ def main() -> None:
     ap.add_argument("--ours", action="append", default=[],
                     help="a `gorilla apibench build` output folder with train.json/eval.json (repeatable)")
     ap.add_argument("--data-dir")
+    ap.add_argument("--teacher-seconds", type=float,
+                    help="teacher wall time of the original run, when the build dir was re-filtered later")
     args = ap.parse_args()
     run_diff(args) if args.what == "diff" else run_quality(args)
 
