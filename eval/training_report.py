@@ -83,7 +83,7 @@ def main() -> None:
         f"| RAT prompts with docs / top doc wrong | {s['rat_prompts_with_docs']} / {s['rat_top_doc_wrong']} "
         f"({s['rat_top_doc_wrong_rate']:.1%}) |",
         "",
-        "| model | hub | retriever (top doc wrong) | decoding | mode | accuracy | hallucination | generate s |",
+        "| model | hub | retriever (top doc is not the gold call) | decoding | mode | accuracy | hallucination | generate s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in evals:
