@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -202,7 +203,10 @@ def test_ddp_two_cpu_processes_over_gloo(tmp_path, data_dir):
     torchrun = Path(sys.executable).parent / "torchrun"
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GORILLA_DATA": str(data_dir)}
-    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "gorilla", "train",
+    with socket.socket() as s:  # a free port: other test runs may share this machine
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", port, "-m", "gorilla", "train",
                         "--preset", "tiny", "--max-steps", "2", "--out", str(out)],
                        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
