@@ -18,7 +18,7 @@ ApiKey = Annotated[str | None, typer.Option(help="With --backend openai: its key
                                             show_default=False)]
 Retriever = Annotated[str, typer.Option("--retriever", "-r", help="best, bm25, dense, hybrid, examples, "
                                                                    "hybrid+examples, or none (0-shot).")]
-K = Annotated[int, typer.Option("-k", help="Documents put in the prompt.")]
+K = Annotated[int, typer.Option("-k", help="Documents put in the prompt (1 measured best for the embedded model).")]
 Constrain = Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
                                              "hub's API database; off: free text.")]
 MaxNew = Annotated[int, typer.Option(help="Most new tokens per answer (constrained answers always get room for the call).")]
@@ -42,7 +42,7 @@ def query(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     retriever: Retriever = "best",
-    k: K = 3,
+    k: K = 1,
     constrain: Constrain = "retrieved",
     max_new_tokens: MaxNew = 64,
     fmt: Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")] = "text",
@@ -88,7 +88,7 @@ def generate(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     retriever: Retriever = "best",
-    k: K = 3,
+    k: K = 1,
     constrain: Constrain = "retrieved",
     max_new_tokens: MaxNew = 64,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
