@@ -5,6 +5,7 @@ Every figure comes from running the real commands; results accumulate in eval/re
 
     /tmp/heavy .venv/bin/python eval/bench_generation.py torchhub/retrieval+retrieved torchhub/0-shot
     .venv/bin/python eval/bench_generation.py --latency        # `gorilla query` wall time from process start
+    .venv/bin/python eval/bench_generation.py --embedded       # embedded model: first use vs later loads
     .venv/bin/python eval/bench_generation.py --render         # just rewrite the markdown
 """
 
@@ -99,6 +100,22 @@ def latency(n: int = 5) -> list[dict]:
     return out
 
 
+def embedded_load() -> dict:
+    """First use of the embedded model (GGUF -> safetensors, in a fresh temp cache) vs later loads."""
+    import tempfile
+
+    code = ("import json, time, torch, transformers\n"
+            "from gorilla.models.embedded import ensure_converted\nfrom gorilla.models.local import LocalBackend\n"
+            "t = time.perf_counter(); ensure_converted(); first = time.perf_counter() - t\nlater = []\n"
+            "for _ in range(3):\n    t = time.perf_counter(); LocalBackend.load('embedded'); later.append(time.perf_counter() - t)\n"
+            "print(json.dumps({'first_use_s': round(first, 2), 'later_load_s': [round(x, 2) for x in later]}))")
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                              env={**os.environ, "GORILLA_CACHE": cache}, check=True)
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "threads": os.environ.get("GORILLA_THREADS", "default"),
+            "note": "seconds after torch/transformers are imported"}
+
+
 def render(results: dict) -> str:
     up = json.loads(UPSTREAM.read_text())["scores"] if UPSTREAM.exists() else {}
     lines = ["# Generation results", "",
@@ -123,6 +140,10 @@ def render(results: dict) -> str:
         lines += ["", f"`{lat['command']}` from process start, warm caches: median {lat['median_s']} s "
                       f"(min {lat['min_s']}, max {lat['max_s']}, {lat['runs']} runs, k {lat.get('k', 3)}, threads {lat['threads']}, "
                       f"1-min load average {lat['load']})."]
+    if emb := results.get("embedded_load"):
+        lines += ["", f"Embedded model: first use (dequantise the GGUF, save safetensors) {emb['first_use_s']} s; later loads "
+                      f"{', '.join(map(str, emb['later_load_s']))} s ({emb['note']}, threads {emb['threads']}; "
+                      "`eval/bench_generation.py --embedded`)."]
     if notes := results.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     lines += ["", "Commands per row are in generation.json (`command`); machine: " + results.get("machine", ""), ""]
@@ -135,6 +156,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="only the first N eval questions (recorded with the result)")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/generation/runs"))
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--embedded", action="store_true", help="time the embedded model's first use and later loads")
     ap.add_argument("--render", action="store_true")
     args = ap.parse_args()
     path = RESULTS / "generation.json"
@@ -142,12 +164,14 @@ def main() -> None:
         if name not in RUNS:
             raise SystemExit(f"unknown run {name!r}: expected one of {', '.join(RUNS)}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    for name in args.runs + (["latency"] if args.latency else []):
-        result = latency() if name == "latency" else bench(name, args.out_dir, args.limit)
+    extras = (["latency"] if args.latency else []) + (["embedded_load"] if args.embedded else [])
+    for name in args.runs + extras:
+        extra = {"latency": latency, "embedded_load": embedded_load}.get(name)
+        result = extra() if extra else bench(name, args.out_dir, args.limit)
         results = json.loads(path.read_text()) if path.exists() else {}  # re-read: runs may be going on in parallel
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-        if name == "latency":
-            results["latency"] = result
+        if name in extras:
+            results[name] = result
         else:
             results.setdefault("runs", {})[name] = result
         path.write_text(json.dumps(results, indent=1) + "\n")
