@@ -251,3 +251,15 @@ def test_bm25_postings_score_like_rank_bm25(data_dir):
     r = BM25Retriever(Corpus.load(hub, ApiBenchPaths.resolve(data_dir).api_db(hub)))
     for query in ("summarize long news articles in French", "AutoModelForSeq2SeqLM t5-base", "zzz unknownword"):
         assert np.allclose(r.scores(query), r.bm25.get_scores(tokenize(query)))
+
+
+def test_fusion_ranks_the_voted_domain_first(corpus, fixture_db, cache):
+    """Two-stage default: every entry of the domain the neighbours vote for comes before any other."""
+    r = make("fusion", corpus, fixture_db, cache)
+    for query, _ in PARAPHRASES + SEMANTIC:
+        share = r.vote.share(query)
+        assert share.sum() == pytest.approx(1.0)
+        chosen = int(np.argmax(share))
+        hits = r.search(query, k=len(API))
+        in_domain = [r.vote.entry_domain[h.index] == chosen for h in hits]
+        assert in_domain[0] and in_domain == sorted(in_domain, reverse=True), query

@@ -1,5 +1,6 @@
 """Retrievers over a hub's API database: bm25, dense (FAISS), hybrid (RRF of the two), examples (solved-example
-memory), fusion (RRF of bm25, dense, a domain vote and, where train examples exist, the example memory), oracle.
+memory), fusion (the domain vote picks the domain; inside it, RRF of bm25, dense, the vote and, where train
+examples exist, the example memory), oracle.
 
     from gorilla.retrieval import get_retriever
     r = get_retriever("best", "torchhub")
@@ -46,7 +47,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
     from gorilla.retrieval.dense import DenseRetriever
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
-    from gorilla.retrieval.domains import DomainVoteRetriever
+    from gorilla.retrieval.domains import DomainFirstRetriever, DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
     from gorilla.retrieval.hybrid import HybridRetriever
     from gorilla.retrieval.oracle import OracleRetriever
@@ -80,8 +81,9 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
     if name == "fusion":  # the example memory joins where the hub has solved examples
         d, m = dense(), (memory() if examples else None)
-        parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (DomainVoteRetriever(corpus, d, m), 1.0)]
-        return HybridRetriever(corpus, parts + ([(m, 1.0)] if m else []), name="fusion")
+        vote = DomainVoteRetriever(corpus, d, m)
+        parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (vote, 1.0)] + ([(m, 1.0)] if m else [])
+        return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
     if name == "oracle":
         return OracleRetriever(corpus)
     raise GorillaError(f"unknown retriever {name!r}: expected one of {', '.join(RETRIEVERS)} or best")
