@@ -21,12 +21,13 @@ from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
 from gorilla.prompting import STOP, build_prompt, parse_answer, render_doc
 
-CONSTRAIN = ("retrieved", "db", "off")
+CONSTRAIN = ("auto", "retrieved", "db", "off")
 # Measured on torchhub's eval set (eval/results/generation.md), embedded model: constraining to the retrieved
 # calls ties with the whole DB (0.892 both, same 93 questions) and keeps every answer on a document shown;
 # one document beats three (0.914 vs 0.909 accuracy) at half the generation time.
 DEFAULT_CONSTRAIN = "retrieved"
 DEFAULT_K = 1
+DEFAULT_MAX_NEW_TOKENS = 64
 NO_RETRIEVER = ("none", "off", "0-shot", "")
 
 
@@ -39,15 +40,21 @@ class PipelineConfig:
     backend: str = "local"
     base_url: str | None = None
     api_key: str | None = None
+    guided: str = "off"  # openai backend: how a vLLM endpoint enforces the constraint (models/openai.py)
     retriever: str | None = "best"  # None or "none": 0-shot
     k: int = DEFAULT_K
-    constrain: str = DEFAULT_CONSTRAIN
-    max_new_tokens: int = 80
+    constrain: str = "auto"  # auto: DEFAULT_CONSTRAIN where the backend can enforce it, else off
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.constrain not in CONSTRAIN:
             raise GorillaError(f"--constrain: expected one of {', '.join(CONSTRAIN)}, got {self.constrain!r}")
+        if self.constrain == "auto":  # a generic OpenAI-compatible endpoint cannot restrict tokens; vLLM can
+            self.constrain = "off" if self.backend == "openai" and self.guided == "off" else DEFAULT_CONSTRAIN
+        elif self.constrain != "off" and self.backend == "openai" and self.guided == "off":
+            raise GorillaError(f"--constrain {self.constrain} with --backend openai needs --guided vllm (or vllm-legacy); "
+                               "a generic endpoint cannot restrict api_call: else pass --constrain off")
         if self.k < 1:
             raise GorillaError(f"-k must be at least 1, got {self.k}")
         if self.max_new_tokens < 1:
@@ -118,7 +125,7 @@ class Gorilla:
             from gorilla.models import load_backend
 
             c = self.config
-            self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key)
+            self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key, guided=c.guided)
         return self._backend
 
     @property

@@ -89,6 +89,14 @@ def test_bad_config_and_empty_query(tiny, data_dir):
         pipeline(tiny, data_dir, hub="torchhub").ask("   ")
 
 
+def test_constrain_auto_follows_what_the_backend_can_enforce():
+    assert PipelineConfig().constrain == "retrieved"  # local: the token trie
+    assert PipelineConfig(backend="openai").constrain == "off"  # a generic endpoint cannot restrict tokens
+    assert PipelineConfig(backend="openai", guided="vllm").constrain == "retrieved"  # vLLM's regex can
+    with pytest.raises(GorillaError, match="needs --guided"):
+        PipelineConfig(backend="openai", constrain="db")
+
+
 def test_generate_file_resumes_and_repairs_a_cut_line(tiny, data_dir, tmp_path):
     g = pipeline(tiny, data_dir, hub="torchhub")
     qs = eval_questions("torchhub", str(data_dir))

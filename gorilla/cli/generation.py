@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gorilla.cli.app import DataDir, app
+from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS
 
 Model = Annotated[str, typer.Option("--model", "-m", help="embedded, an HF id or dir, a .gguf file, an adapter dir; "
                                                           "with --backend openai, the endpoint's model name.")]
@@ -16,21 +17,24 @@ Backend = Annotated[str, typer.Option(help="local (transformers here) or openai 
 BaseUrl = Annotated[str | None, typer.Option(help="With --backend openai: the endpoint, e.g. http://host:8000/v1.")]
 ApiKey = Annotated[str | None, typer.Option(help="With --backend openai: its key (default: $OPENAI_API_KEY).",
                                             show_default=False)]
-Retriever = Annotated[str, typer.Option("--retriever", "-r", help="best, bm25, dense, hybrid, examples, "
-                                                                   "hybrid+examples, or none (0-shot).")]
+Retriever = Annotated[str, typer.Option("--retriever", "-r", help="best (= fusion), bm25, dense, hybrid, examples, "
+                                                                   "fusion, or none (0-shot).")]
 K = Annotated[int, typer.Option("-k", help="Documents put in the prompt (1 measured best for the embedded model).")]
 Constrain = Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
-                                             "hub's API database; off: free text.")]
+                                             "hub's API database; off: free text; auto: retrieved, or off with "
+                                             "--backend openai unless --guided.")]
+Guided = Annotated[str, typer.Option(help="With --backend openai: off, vllm (structured-outputs regex enforces "
+                                          "--constrain) or vllm-legacy (guided_regex, vLLM < 0.12).")]
 MaxNew = Annotated[int, typer.Option(help="Most new tokens per answer (constrained answers always get room for the call).")]
 
 
-def _pipeline(hub: str, model: str, backend: str, base_url: str | None, api_key: str | None, retriever: str, k: int,
-              constrain: str, max_new_tokens: int, data_dir: Path | None):
+def _pipeline(hub: str, model: str, backend: str, base_url: str | None, api_key: str | None, guided: str,
+              retriever: str, k: int, constrain: str, max_new_tokens: int, data_dir: Path | None):
     from gorilla.pipeline import Gorilla, PipelineConfig
 
     return Gorilla(PipelineConfig(hub=hub, model=model, backend=backend, base_url=base_url, api_key=api_key,
-                                  retriever=retriever, k=k, constrain=constrain, max_new_tokens=max_new_tokens,
-                                  data_dir=str(data_dir) if data_dir else None))
+                                  guided=guided, retriever=retriever, k=k, constrain=constrain,
+                                  max_new_tokens=max_new_tokens, data_dir=str(data_dir) if data_dir else None))
 
 
 @app.command("query")
@@ -41,10 +45,11 @@ def query(
     backend: Backend = "local",
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
+    guided: Guided = "off",
     retriever: Retriever = "best",
-    k: K = 1,
-    constrain: Constrain = "retrieved",
-    max_new_tokens: MaxNew = 64,
+    k: K = DEFAULT_K,
+    constrain: Constrain = "auto",
+    max_new_tokens: MaxNew = DEFAULT_MAX_NEW_TOKENS,
     fmt: Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")] = "text",
     data_dir: DataDir = None,
 ) -> None:
@@ -58,7 +63,7 @@ def query(
         raise GorillaError(f"--format: expected text or json, got {fmt!r}")
     if not text.strip():
         raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
-    answer = _pipeline(hub, model, backend, base_url, api_key, retriever, k, constrain, max_new_tokens,
+    answer = _pipeline(hub, model, backend, base_url, api_key, guided, retriever, k, constrain, max_new_tokens,
                        data_dir).ask(text)
     if fmt == "json":
         print(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -87,10 +92,11 @@ def generate(
     backend: Backend = "local",
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
+    guided: Guided = "off",
     retriever: Retriever = "best",
-    k: K = 1,
-    constrain: Constrain = "retrieved",
-    max_new_tokens: MaxNew = 64,
+    k: K = DEFAULT_K,
+    constrain: Constrain = "auto",
+    max_new_tokens: MaxNew = DEFAULT_MAX_NEW_TOKENS,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
     data_dir: DataDir = None,
@@ -120,7 +126,8 @@ def generate(
     if limit is not None and limit < 1:
         raise GorillaError(f"--limit must be at least 1, got {limit}")
     qs = read_questions(questions) if questions else eval_questions(hub, str(data_dir) if data_dir else None)
-    gorilla = _pipeline(hub, model, backend, base_url, api_key, retriever, k, constrain, max_new_tokens, data_dir)
+    gorilla = _pipeline(hub, model, backend, base_url, api_key, guided, retriever, k, constrain, max_new_tokens,
+                        data_dir)
     if gorilla.config.hub == "all":
         raise GorillaError("--hub: generate answers one hub's questions; pick torchhub, tensorflowhub or huggingface")
     columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),

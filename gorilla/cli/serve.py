@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from gorilla.cli.app import DataDir, app
+from gorilla.cli.generation import Constrain, Guided, Retriever
+from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS
 
 
 @app.command("serve")
@@ -29,15 +31,13 @@ def serve(
     api_mode: Annotated[str, typer.Option(help="With --backend openai: chat (/chat/completions, system prompt + "
                                                "the Gorilla prompt) or completions (/completions, the raw prompt; "
                                                "for base and fine-tuned models).")] = "chat",
-    guided: Annotated[str, typer.Option(help="With --backend openai and --constrain: off, vllm (structured "
-                                             "outputs regex) or vllm-legacy (guided_regex, vLLM < 0.12).")] = "off",
+    guided: Guided = "off",
     hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub, huggingface, or all.")] = "all",
-    retriever: Annotated[str, typer.Option("--retriever", "-r", help="best, bm25, dense, hybrid, examples, "
-                                                                     "hybrid+examples, or none (0-shot).")] = "best",
-    k: Annotated[int, typer.Option("-k", help="Documents put in the prompt.")] = 3,
-    constrain: Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
-                                                "hub's API database; off: free text.")] = "retrieved",
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer when a request gives no max_tokens.")] = 80,
+    retriever: Retriever = "best",
+    k: Annotated[int, typer.Option("-k", help="Documents put in the prompt.")] = DEFAULT_K,
+    constrain: Constrain = "auto",
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer when a request gives no max_tokens.")]
+    = DEFAULT_MAX_NEW_TOKENS,
     name: Annotated[str, typer.Option(help="Model id the server reports in /v1/models and responses.")] = "gorilla",
     max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for (400 above).")] = 512,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 64 * 1024,
@@ -72,20 +72,10 @@ def serve(
     if max_new_tokens > max_tokens_limit:
         raise GorillaError(f"--max-new-tokens {max_new_tokens} is over --max-tokens-limit {max_tokens_limit}")
     pipeline = PipelineConfig(hub=hub, model=model, backend=backend, base_url=base_url, api_key=backend_api_key,
-                              retriever=retriever, k=k, constrain=constrain, max_new_tokens=max_new_tokens,
-                              data_dir=str(data_dir) if data_dir else None)
-    if backend == "openai":
-        from gorilla.models.openai import OpenAIBackend, OpenAIConfig
-
-        if not base_url:
-            raise GorillaError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
-        if constrain != "off" and guided == "off":
-            raise GorillaError(f"--constrain {constrain} with --backend openai needs --guided vllm (or vllm-legacy); "
-                               "a generic endpoint cannot restrict api_call: else pass --constrain off")
-        model_backend = OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model,
-                                                   api_key=backend_api_key, mode=api_mode, guided=guided))
-    else:
-        model_backend = load_backend(backend, model)
+                              guided=guided, retriever=retriever, k=k, constrain=constrain,
+                              max_new_tokens=max_new_tokens, data_dir=str(data_dir) if data_dir else None)
+    options = {"mode": api_mode, "guided": guided} if backend == "openai" else {}
+    model_backend = load_backend(backend, model, base_url=base_url, api_key=backend_api_key, **options)
     answer = PipelineAnswerer(Gorilla(pipeline, backend=model_backend))
     config = ServeConfig(model_id=name, api_key=api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None,
                          max_body_bytes=max_body_bytes, max_query_chars=max_query_chars, max_tokens_limit=max_tokens_limit,

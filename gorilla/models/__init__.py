@@ -11,8 +11,9 @@ __all__ = ["Backend", "BACKENDS", "load_backend"]
 
 
 def load_backend(backend: str = "local", model: str = "embedded", *, base_url: str | None = None,
-                 api_key: str | None = None) -> Backend:
-    """The backend a user named: `local` loads `model` here; `openai` talks to `base_url`."""
+                 api_key: str | None = None, **openai_options: str) -> Backend:
+    """The backend a user named: `local` loads `model` here; `openai` talks to `base_url`
+    (`openai_options`: OpenAIConfig fields such as mode and guided)."""
     if backend == "local":
         from gorilla.models.local import LocalBackend
 
@@ -22,5 +23,6 @@ def load_backend(backend: str = "local", model: str = "embedded", *, base_url: s
 
         if not base_url:
             raise GorillaError("--backend openai needs --base-url, e.g. http://127.0.0.1:8001/v1")
-        return OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model, api_key=api_key))
+        return OpenAIBackend(OpenAIConfig(base_url=base_url, model=None if model == "embedded" else model, api_key=api_key,
+                                          **openai_options))
     raise GorillaError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
