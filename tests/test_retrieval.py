@@ -243,6 +243,29 @@ def test_finetune_writes_a_loadable_embedder(corpus, fixture_db, tmp_path):
     assert r.search("pull the vocals out of a song", k=1)[0].index == 3
 
 
+def test_fast_encoder_matches_sentence_transformers(tmp_path):
+    """Queries skip importing sentence-transformers (seconds); the vectors must still be the library's."""
+    from gorilla.retrieval.embedder import (
+        MeanPoolEncoder,
+        SentenceTransformerEncoder,
+        load_embedder,
+        mean_pooling_layout,
+        resolve_embedder,
+    )
+
+    texts = ["transcribe my podcast", "", "ünïcödé 日本語 ResNet50", "model ids and words " * 200, API[0]["description"]]
+    e = load_embedder("all-MiniLM-L6-v2")
+    assert isinstance(e.encoder, MeanPoolEncoder) and e.encoder.max_length == 256
+    ref = SentenceTransformerEncoder(resolve_embedder("all-MiniLM-L6-v2")[1]).model.encode(texts, normalize_embeddings=True)
+    assert np.allclose(e.encode(texts, batch_size=2), ref, atol=1e-5)
+    assert np.allclose(e.encode_query(texts[2])[0], ref[2], atol=1e-5)
+    other = tmp_path / "cls-pooling"  # a layout the fast path does not cover goes through sentence-transformers
+    other.mkdir()
+    (other / "modules.json").write_text(json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
+                                                    {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    assert mean_pooling_layout(other) is None
+
+
 def test_bm25_postings_score_like_rank_bm25(data_dir):
     from gorilla.data import ApiBenchPaths
     from gorilla.retrieval.bm25 import BM25Retriever

@@ -57,37 +57,113 @@ def fingerprint(target: str | Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class Embedder:
-    name: str
-    fingerprint: str
-    model: Any
-    _last: tuple[str, np.ndarray] | None = field(default=None, repr=False)
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def mean_pooling_layout(folder: Path) -> int | None:
+    """The max sequence length if `folder` is a plain Transformer -> mean Pooling -> Normalize model
+    (all-MiniLM-L6-v2 and our fine-tune are), else None: such a model can skip sentence-transformers."""
+    modules = _read_json(folder / "modules.json")
+    if not isinstance(modules, list) or [m.get("type", "").rsplit(".", 1)[-1] for m in modules] != \
+            ["Transformer", "Pooling", "Normalize"] or modules[0].get("path") not in ("", "."):
+        return None
+    pooling = _read_json(folder / modules[1].get("path", "") / "config.json") or {}
+    mean = pooling.get("pooling_mode") == "mean" or (
+        pooling.get("pooling_mode_mean_tokens") is True
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"))
+    if not mean or pooling.get("include_prompt", True) is not True:
+        return None
+    st_config = _read_json(folder / "sentence_bert_config.json") or {}
+    if st_config.get("do_lower_case"):
+        return None
+    tok_config = _read_json(folder / "tokenizer_config.json") or {}
+    length = st_config.get("max_seq_length") or tok_config.get("model_max_length")
+    return int(length) if isinstance(length, int) and 0 < length <= 8192 else None
+
+
+class MeanPoolEncoder:
+    """Transformer -> mean over real tokens -> L2 normalise, straight through transformers.
+
+    The same arithmetic as sentence-transformers for such models (tests compare the two), without
+    importing it: sentence-transformers pulls in scikit-learn and more, seconds of a query's budget."""
+
+    def __init__(self, folder: Path, max_length: int):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder, dtype="float32").eval()
+        self.max_length = max_length
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def __call__(self, texts: list[str]) -> Any:
+        import torch
+
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            tokens = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+        pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+class SentenceTransformerEncoder:
+    """Any other sentence-transformers model (other pooling, extra layers), through the library itself."""
+
+    def __init__(self, target: str | Path):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(target), device="cpu").eval()
 
     @property
     def dim(self) -> int:
         return int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=progress)
-        return np.ascontiguousarray(vecs, dtype=np.float32)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        """One text, straight through the modules: half the latency of `encode` (no batching machinery).
-
-        The last query is remembered: hybrid retrievers ask for it twice (docs and examples)."""
+    def __call__(self, texts: list[str]) -> Any:
         import torch
 
-        if self._last is not None and self._last[0] == text:
-            return self._last[1]
         prep = getattr(self.model, "preprocess", None) or self.model.tokenize
         with torch.inference_mode():
-            vec = self.model(prep([text]))["sentence_embedding"]
-            vec = torch.nn.functional.normalize(vec.float(), dim=-1)
-        out = np.ascontiguousarray(vec.numpy(), dtype=np.float32)
-        self._last = (text, out)
+            vec = self.model(prep(texts))["sentence_embedding"]
+        return torch.nn.functional.normalize(vec.float(), dim=-1)
+
+
+@dataclass
+class Embedder:
+    name: str
+    fingerprint: str
+    encoder: MeanPoolEncoder | SentenceTransformerEncoder
+    _last: tuple[str, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Unit vectors, float32, one row per text; batches sorted by length so padding stays short."""
+        from rich.progress import track
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        for start in track(starts, description="embedding", disable=not progress, transient=True):
+            rows = order[start: start + batch_size]
+            out[rows] = self.encoder([texts[i] for i in rows]).numpy()
         return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text as a (1, dim) array; the last query is remembered (fusion asks for it twice: docs and examples)."""
+        if self._last is None or self._last[0] != text:
+            self._last = (text, np.ascontiguousarray(self.encoder([text]).numpy(), dtype=np.float32))
+        return self._last[1]
 
 
 def _threads() -> None:
@@ -103,18 +179,17 @@ def load_embedder(name: str | None = None) -> Embedder:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     display, target = resolve_embedder(name)
-    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
     _threads()
+    max_length = mean_pooling_layout(Path(target)) if Path(target).is_dir() else None
     try:
-        model = SentenceTransformer(str(target), device="cpu")
+        encoder = MeanPoolEncoder(Path(target), max_length) if max_length else SentenceTransformerEncoder(target)
     except OSError as e:
         raise GorillaError(f"embedder {display!r} is not available offline ({e.__class__.__name__}): "
                            "pass a local model folder with --embedder") from None
-    model.eval()
-    return Embedder(display, fingerprint(target), model)
+    return Embedder(display, fingerprint(target), encoder)
 
 
 def embedder_identity(name: str | None) -> tuple[str, str]:

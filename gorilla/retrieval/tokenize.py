@@ -7,6 +7,7 @@ and keep the unsplit word too so exact ids still score highest.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WORD = re.compile(r"[^\W_]+(?:_[^\W_]+)*|\w+")
@@ -20,10 +21,13 @@ STOPWORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _forms(word: str) -> tuple[str, ...]:
+    """A word's tokens; cached because API docs repeat the same ids and words thousands of times."""
+    forms = [word.replace("_", "")] + _SPLIT_COARSE.split(word) + _SPLIT.split(word)
+    return tuple(dict.fromkeys(f.lower() for f in forms if f and f.lower() not in STOPWORDS))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased tokens: each word, its parts (`ResNet50` -> resnet50, resnet, res, net, 50), no stopwords."""
-    out: list[str] = []
-    for word in _WORD.findall(text):
-        forms = [word.replace("_", "")] + _SPLIT_COARSE.split(word) + _SPLIT.split(word)
-        out.extend(dict.fromkeys(f.lower() for f in forms if f and f.lower() not in STOPWORDS))
-    return out
+    return [form for word in _WORD.findall(text) for form in _forms(word)]
