@@ -69,6 +69,38 @@ def test_hub_all_searches_every_hub_and_db_constraint(tiny, data_dir):
     assert a.api_call in {c.rstrip(".") for c in all_calls} and a.hub in ("torchhub", "tensorflowhub", "huggingface")
 
 
+def test_hub_all_puts_the_hub_nearest_the_query_first(tiny, data_dir, tmp_path):
+    """Fused scores are ranks inside one database; across hubs the dense relevance decides (real MiniLM + FAISS)."""
+    from gorilla.retrieval import Corpus, get_retriever
+
+    paths = ApiBenchPaths(data_dir)
+    retrievers = {}
+    for hub in ("torchhub", "tensorflowhub", "huggingface"):
+        corpus = Corpus(hub, paths.api_db(hub), load_api_db(paths.api_db(hub))[:40])
+        retrievers[hub] = get_retriever("dense", hub, corpus=corpus, cache=tmp_path, embedder="all-MiniLM-L6-v2")
+    g = Gorilla(PipelineConfig(hub="all", k=2, data_dir=str(data_dir)), backend=tiny, retrievers=retrievers)
+    for query in ("classify the sport in a video clip", "translate english text to german"):
+        rel = {h: r.relevance(query) for h, r in retrievers.items()}
+        docs = g.retrieve(query)
+        assert [d.hub for d in docs] == [max(rel, key=rel.get)] * 2
+        assert docs[0].api_call == retrievers[docs[0].hub].search(query, k=1)[0].entry.api_call
+
+
+def test_answer_fields_are_grounded_in_the_source_document(tiny, data_dir):
+    from gorilla.pipeline import Doc
+
+    g = pipeline(tiny, data_dir, hub="huggingface")
+    entry = load_api_db(ApiBenchPaths(data_dir).api_db("huggingface"))[0]
+    doc = Doc("huggingface", 0, 1.0, entry.api_call, entry.raw)
+    a = g._answer(format_answer("Nonsense", entry.api_call, "hugg.", "", ""), [doc])
+    assert (a.domain, a.api_provider, a.explanation) == (entry.domain, entry.framework, entry.description)
+    assert a.source == "huggingface:0" and "Nonsense" in a.text  # the raw text, which is scored, stays the model's
+    own = g._answer(format_answer("x", entry.api_call, "y", "my words", "import x"), [doc])
+    assert (own.explanation, own.code) == ("my words", "import x")  # the model's own prose is kept
+    elsewhere = g._answer(format_answer("Nonsense", "f('other')", "hugg.", "", ""), [doc])
+    assert (elsewhere.domain, elsewhere.api_provider) == ("Nonsense", "hugg.")  # not the document's call: no grounding
+
+
 def test_parse_of_model_outputs_fills_the_answer(tiny, data_dir):
     g = pipeline(tiny, data_dir, hub="torchhub")
     text = format_answer("Classification", "torch.hub.load('pytorch/vision', 'resnet18', pretrained=True)", "PyTorch",

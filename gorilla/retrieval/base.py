@@ -105,3 +105,8 @@ class Retriever:
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return top_hits(self.corpus, self.scores(check_query(query)), k)
+
+    def relevance(self, query: str) -> float | None:
+        """How well this hub's database covers the query, on a scale shared by every hub (None: no such
+        scale). Fused and BM25 scores are not comparable across databases; cosines from one embedder are."""
+        return None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from gorilla.errors import GorillaError
-from gorilla.retrieval.base import Corpus, Retriever
+from gorilla.retrieval.base import Corpus, Retriever, check_query
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
 from gorilla.retrieval.embedder import embedder_identity, load_embedder
 from gorilla.retrieval.index import FORMAT_VERSION, flat_ip, index_dir, load_or_build
@@ -42,6 +42,10 @@ class DenseRetriever(Retriever):
         texts = [doc_text(e, doc_fields) for e in corpus.entries]
         self.model, self.index = embedded_index("dense", corpus.hub, texts, {corpus.path.name: corpus.sha256},
                                                 doc_fields, embedder, cache, on_stale)
+
+    def relevance(self, query: str) -> float | None:
+        """The best cosine between the query and any document (measured to pick the right hub most often)."""
+        return float(knn(self.model, self.index, check_query(query), 1)[0].max(initial=-1.0))
 
     def scores(self, query: str) -> np.ndarray:
         sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))

@@ -54,12 +54,18 @@ class DomainVoteRetriever(Retriever):
     def scores(self, query: str) -> np.ndarray:
         return self.share(query)[self.entry_domain] + 1e-3 * self.dense.scores(query)
 
+    def relevance(self, query: str) -> float | None:
+        return self.dense.relevance(query)
+
 
 class DomainFirstRetriever(Retriever):
     """Entries of the voted domain first, each group in the order of `ranking` (scores shifted by 1 > any RRF sum)."""
 
     def __init__(self, corpus: Corpus, vote: DomainVoteRetriever, ranking: Retriever, name: str = "fusion"):
         self.corpus, self.vote, self.ranking, self.name = corpus, vote, ranking, name
+
+    def relevance(self, query: str) -> float | None:
+        return self.vote.relevance(query)
 
     def scores(self, query: str) -> np.ndarray:
         chosen = int(np.argmax(self.vote.share(query)))

@@ -29,6 +29,9 @@ class HybridRetriever(Retriever):
                  rrf_k: int = RRF_K):
         self.corpus, self.parts, self.name, self.rrf_k = corpus, list(parts), name, rrf_k
 
+    def relevance(self, query: str) -> float | None:
+        return max((r for part, _ in self.parts if (r := part.relevance(query)) is not None), default=None)
+
     def scores(self, query: str) -> np.ndarray:
         fused = np.zeros(len(self.corpus.entries))
         tie = np.zeros_like(fused)
