@@ -1,4 +1,4 @@
-"""Shared fixtures: the real APIBench files (../shared/apibench) and a CLI runner."""
+"""Shared fixtures: the real APIBench files (../shared/apibench), a tiny real model backend, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -18,6 +18,28 @@ def data_dir() -> Path:
     if not DEV_DATA.is_dir():
         pytest.skip("APIBench data (../shared/apibench) is not beside this checkout")
     return DEV_DATA
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Shared 2-core machine: a second torch thread mostly waits on the busy core (10x slower on the tiny model)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(one_thread):
+    """A LocalBackend over a random-initialised 2-layer Llama with the embedded tokenizer: a real forward pass in
+    milliseconds. initializer_range 0.2: a less uniform random model picks more varied calls."""
+    from gorilla.models.local import LocalBackend
+    from gorilla.models.tiny import tiny_llama
+
+    model, tok = tiny_llama(initializer_range=0.2)
+    return LocalBackend(model, tok, "tiny")
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:

@@ -10,29 +10,10 @@ from conftest import run_cli
 
 from gorilla.data import ApiBenchPaths, load_api_db
 from gorilla.errors import GorillaError
-from gorilla.models.local import LocalBackend
-from gorilla.models.tiny import tiny_llama
 from gorilla.pipeline import Gorilla, PipelineConfig, eval_questions, generate_file, read_questions, resume
 from gorilla.prompting import format_answer
 
-ONE_THREAD = {**os.environ, "GORILLA_THREADS": "1"}  # see one_thread below
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Shared 2-core machine: a second torch thread mostly waits on the busy core (10x slower on the tiny model)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(one_thread) -> LocalBackend:
-    model, tok = tiny_llama(initializer_range=0.2)
-    return LocalBackend(model, tok, "tiny")
+ONE_THREAD = {**os.environ, "GORILLA_THREADS": "1"}  # see one_thread in conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,21 +18,6 @@ WORDS = ("classify images of birds detect objects in street photos transcribe sp
          "segment the road estimate depth generate text summarize news answer questions about a table").split()
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """Shared 2-core machine: a second torch thread mostly waits on the busy core (10x slower on the tiny model)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backend(one_thread) -> LocalBackend:
-    model, tok = tiny_llama(initializer_range=0.2)  # a less uniform random model picks more varied calls
-    return LocalBackend(model, tok, "tiny")
 
 
 def random_prompts(n: int, seed: int) -> list[str]:
@@ -52,40 +37,40 @@ def call_field(text: str) -> str:
     return text.split("<<<api_call>>>:", 1)[1].split("<<<api_provider>>>")[0].split("<<")[0].strip()
 
 
-def test_backend_protocol_and_greedy_is_deterministic(backend):
-    assert isinstance(backend, Backend)
+def test_backend_protocol_and_greedy_is_deterministic(tiny):
+    assert isinstance(tiny, Backend)
     prompts = random_prompts(2, seed=1)
-    a = backend.generate(prompts, max_new_tokens=12)
-    assert a == backend.generate(prompts, max_new_tokens=12)
+    a = tiny.generate(prompts, max_new_tokens=12)
+    assert a == tiny.generate(prompts, max_new_tokens=12)
     assert len(a) == 2 and all(isinstance(t, str) and t for t in a)
 
 
-def test_left_padding_batch_equals_one_by_one(backend):
+def test_left_padding_batch_equals_one_by_one(tiny):
     prompts = [build_prompt("hi"), build_prompt(" ".join(WORDS))]  # very different lengths: padding matters
-    lengths = [len(backend.tokenizer(p)["input_ids"]) for p in prompts]
+    lengths = [len(tiny.tokenizer(p)["input_ids"]) for p in prompts]
     assert lengths[1] > 3 * lengths[0]
-    together = backend.generate(prompts, max_new_tokens=10)
-    alone = [backend.generate([p], max_new_tokens=10)[0] for p in prompts]
+    together = tiny.generate(prompts, max_new_tokens=10)
+    alone = [tiny.generate([p], max_new_tokens=10)[0] for p in prompts]
     assert together == alone
 
 
-def test_stop_strings_cut_the_text(backend):
-    out = backend.generate(random_prompts(3, seed=2), max_new_tokens=30, stop=("e",))
+def test_stop_strings_cut_the_text(tiny):
+    out = tiny.generate(random_prompts(3, seed=2), max_new_tokens=30, stop=("e",))
     assert all("e" not in t for t in out)
 
 
-def test_constrained_call_is_always_on_the_trie(backend, data_dir):
+def test_constrained_call_is_always_on_the_trie(tiny, data_dir):
     """Many random prompts against the whole Hugging Face API database: the call is always one of them."""
     calls = [json.loads(line)["api_call"] for line in open(data_dir / "api" / "huggingface_api.jsonl") if line.strip()]
     prompts = random_prompts(48, seed=3)
-    outs = backend.generate(prompts, max_new_tokens=8, stop=STOP, allowed_calls=[calls] * len(prompts))
+    outs = tiny.generate(prompts, max_new_tokens=8, stop=STOP, allowed_calls=[calls] * len(prompts))
     got = [call_field(o) for o in outs]
     assert all(g in calls for g in got), [g for g in got if g not in calls]
     assert all(scorer_candidate(o) == g[: g.rfind(")") + 1] for o, g in zip(outs, got, strict=True))
     assert len(set(got)) > 3  # the random model really chooses, it is not stuck on one call
 
 
-def test_constrained_per_row_candidates_and_prefix_calls(backend):
+def test_constrained_per_row_candidates_and_prefix_calls(tiny):
     """Each row gets its own candidates; a call that is a prefix of another may still be chosen whole."""
     pools = [["pipeline('text-classification')", "pipeline('text-classification').to('cpu')"],
              ["hub.load('https://tfhub.dev/google/universal-sentence-encoder/4')"],
@@ -94,14 +79,14 @@ def test_constrained_per_row_candidates_and_prefix_calls(backend):
     rng = random.Random(4)
     prompts = random_prompts(24, seed=5)
     allowed = [rng.choice(pools) for _ in prompts]
-    outs = backend.generate(prompts, max_new_tokens=5, stop=STOP, allowed_calls=allowed)
+    outs = tiny.generate(prompts, max_new_tokens=5, stop=STOP, allowed_calls=allowed)
     for out, pool in zip(outs, allowed, strict=True):
         assert call_field(out) in pool and parse_answer(out).api_call in pool, out
         assert out.count("<<<api_call>>>") >= 1
 
 
-def test_trie_tokenises_calls_as_written_after_the_marker(backend):
-    tok = backend.tokenizer
+def test_trie_tokenises_calls_as_written_after_the_marker(tiny):
+    tok = tiny.tokenizer
     call = "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)"
     in_context = tok.encode(f"<<<api_call>>>: {call}", add_special_tokens=False)
     assert in_context[-len(call_tokens(tok, call)):] == call_tokens(tok, call)
@@ -121,34 +106,34 @@ def test_unreadable_model_path_is_one_line_error(tmp_path):
         LocalBackend.load(str(tmp_path))
 
 
-def test_peft_adapter_dir_loads_on_its_base(backend, tmp_path):
+def test_peft_adapter_dir_loads_on_its_base(tiny, tmp_path):
     """An adapter directory names its base in adapter_config.json; the backend loads both and merges."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     base_dir, adapter_dir = tmp_path / "base", tmp_path / "adapter"
-    backend.model.save_pretrained(base_dir)
-    backend.tokenizer.save_pretrained(base_dir)
+    tiny.model.save_pretrained(base_dir)
+    tiny.tokenizer.save_pretrained(base_dir)
     model, _ = tiny_llama(initializer_range=0.2)
     model.name_or_path = str(base_dir)  # as from_pretrained(base_dir) would set it; PEFT records it
     peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     peft.save_pretrained(adapter_dir)
     assert json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base_dir)
     loaded = LocalBackend.load(str(adapter_dir))
-    ids = backend.tokenizer(["###Instruction: hi"], return_tensors="pt")
+    ids = tiny.tokenizer(["###Instruction: hi"], return_tensors="pt")
     with torch.inference_mode():
         want = peft(**ids).logits
         got = loaded.model(**ids).logits
-        plain = backend.model(**ids).logits
+        plain = tiny.model(**ids).logits
     assert torch.allclose(got, want, atol=1e-4) and not torch.allclose(got, plain, atol=1e-4)
 
 
-def test_one_prompt_fast_path_writes_what_the_batch_writes(backend, data_dir):
+def test_one_prompt_fast_path_writes_what_the_batch_writes(tiny, data_dir):
     """A single constrained prompt feeds forced runs in one pass each; the text must not change."""
     calls = [json.loads(line)["api_call"] for line in open(data_dir / "api" / "torchhub_api.jsonl") if line.strip()]
     rng = random.Random(6)
     for prompt in random_prompts(6, seed=7):
         pool = rng.sample(calls, 3)
-        alone = backend.generate([prompt], max_new_tokens=64, stop=STOP, allowed_calls=[pool])[0]
-        batched = backend.generate([prompt, build_prompt("x")], max_new_tokens=64, stop=STOP, allowed_calls=[pool, pool])
+        alone = tiny.generate([prompt], max_new_tokens=64, stop=STOP, allowed_calls=[pool])[0]
+        batched = tiny.generate([prompt, build_prompt("x")], max_new_tokens=64, stop=STOP, allowed_calls=[pool, pool])
         assert alone == batched[0] and call_field(alone) in pool

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gorilla.cli.app import apibench_app
+from gorilla.cli.app import apibench_app, progress_bar
 
 
 @apibench_app.command("build")
@@ -38,15 +38,6 @@ def build(
 
     Example: gorilla apibench build --hub torchhub --docs ../shared/docs/torchhub --out build/torchhub --no-instructions
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from gorilla.apibench.build import build as run
     from gorilla.apibench.build import load_config
 
@@ -56,16 +47,7 @@ def build(
         "per_api": per_api, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "roundtrip_k": roundtrip_k, "eval_fraction": eval_fraction,
         "seed": seed, "limit": limit, "seeds": seeds})
     out = cfg.out
-    bar = Progress(TextColumn("teacher"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-    task = bar.add_task("teacher", total=None, rate="")
-
-    def progress(done: int, total: int) -> None:
-        if not bar.live.is_started:
-            bar.start()
-        bar.update(task, completed=done, total=total)
-        speed = bar.tasks[0].speed
-        bar.update(task, rate=f"{speed * 60:.1f} APIs/min" if speed else "")
+    bar, progress = progress_bar("teacher", "APIs/min", scale=60)
 
     def report(line: str) -> None:
         print(line, file=sys.stderr)

@@ -37,3 +37,44 @@ DataDir = Annotated[
                  show_default=False),
 ]
 Hub = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")]
+
+# the pipeline's options (query, generate, serve)
+Model = Annotated[str, typer.Option("--model", "-m", help="embedded, an HF id or dir, a .gguf file, an adapter dir; "
+                                                          "with --backend openai, the endpoint's model name.")]
+Backend = Annotated[str, typer.Option(help="local (transformers here) or openai (an OpenAI-compatible endpoint).")]
+BaseUrl = Annotated[str | None, typer.Option(help="With --backend openai: the endpoint, e.g. http://host:8000/v1.")]
+Guided = Annotated[str, typer.Option(help="With --backend openai: off, vllm (structured-outputs regex enforces "
+                                          "--constrain) or vllm-legacy (guided_regex, vLLM < 0.12).")]
+Retriever = Annotated[str, typer.Option("--retriever", "-r", help="best (= fusion), bm25, dense, hybrid, examples, "
+                                                                   "fusion, or none (0-shot).")]
+Constrain = Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
+                                             "hub's API database; off: free text; auto: retrieved, or off with "
+                                             "--backend openai unless --guided.")]
+
+
+def progress_bar(label: str, unit: str, scale: float = 1.0):
+    """(bar, update): a rich bar with count, rate and ETA; `update(done, total)` starts it on first use, and a
+    first `done` above 0 (a resumed job) is where the rate starts counting."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+    task = bar.add_task(label, total=None, rate="")
+
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+            bar.reset(task, total=total, completed=done, rate="")
+            return
+        bar.update(task, completed=done, total=total)
+        speed = bar.tasks[0].speed
+        bar.update(task, rate=f"{speed * scale:.2f} {unit}" if speed else "")
+
+    return bar, update

@@ -8,23 +8,12 @@ from typing import Annotated
 
 import typer
 
-from gorilla.cli.app import DataDir, app
+from gorilla.cli.app import Backend, BaseUrl, Constrain, DataDir, Guided, Model, Retriever, app, progress_bar
 from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS
 
-Model = Annotated[str, typer.Option("--model", "-m", help="embedded, an HF id or dir, a .gguf file, an adapter dir; "
-                                                          "with --backend openai, the endpoint's model name.")]
-Backend = Annotated[str, typer.Option(help="local (transformers here) or openai (an OpenAI-compatible endpoint).")]
-BaseUrl = Annotated[str | None, typer.Option(help="With --backend openai: the endpoint, e.g. http://host:8000/v1.")]
 ApiKey = Annotated[str | None, typer.Option(help="With --backend openai: its key (default: $OPENAI_API_KEY).",
                                             show_default=False)]
-Retriever = Annotated[str, typer.Option("--retriever", "-r", help="best (= fusion), bm25, dense, hybrid, examples, "
-                                                                   "fusion, or none (0-shot).")]
 K = Annotated[int, typer.Option("-k", help="Documents put in the prompt (1 measured best for the embedded model).")]
-Constrain = Annotated[str, typer.Option(help="retrieved: api_call is one of the retrieved calls; db: one of the "
-                                             "hub's API database; off: free text; auto: retrieved, or off with "
-                                             "--backend openai unless --guided.")]
-Guided = Annotated[str, typer.Option(help="With --backend openai: off, vllm (structured-outputs regex enforces "
-                                          "--constrain) or vllm-legacy (guided_regex, vLLM < 0.12).")]
 MaxNew = Annotated[int, typer.Option(help="Most new tokens per answer (constrained answers always get room for the call).")]
 
 
@@ -107,15 +96,6 @@ def generate(
 
     Example: gorilla generate --hub torchhub --split eval --out out/th.jsonl && gorilla eval score out/th.jsonl --hub torchhub
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from gorilla.errors import GorillaError
     from gorilla.pipeline import eval_questions, generate_file, read_questions
 
@@ -130,19 +110,9 @@ def generate(
                         data_dir)
     if gorilla.config.hub == "all":
         raise GorillaError("--hub: generate answers one hub's questions; pick torchhub, tensorflowhub or huggingface")
-    columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("generate", total=None, rate="")
-        first: list[int] = []
-
-        def progress(done: int, total: int) -> None:
-            if not first:
-                first.append(done)
-                bar.reset(task, total=total, completed=done, rate="")
-                return
-            elapsed = bar.tasks[task].elapsed or 1e-9
-            bar.update(task, completed=done, rate=f"{(done - first[0]) / elapsed:.2f} q/s")
-
+    bar, progress = progress_bar("generate", "q/s")
+    try:
         stats = generate_file(gorilla, qs, out, batch_size=batch_size, limit=limit, progress=progress)
+    finally:
+        bar.stop()
     print(json.dumps(stats))

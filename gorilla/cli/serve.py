@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gorilla.cli.app import DataDir, app
-from gorilla.cli.generation import Constrain, Guided, Retriever
+from gorilla.cli.app import Backend, BaseUrl, Constrain, DataDir, Guided, Model, Retriever, app
 from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS
 
 
@@ -20,12 +19,9 @@ def serve(
     api_key: Annotated[str | None, typer.Option(
         "--api-key", help="Require 'Authorization: Bearer KEY' on /v1/* (default: $GORILLA_SERVE_API_KEY; none: open).",
         show_default=False)] = None,
-    model: Annotated[str, typer.Option(help="embedded, an HF id or dir, a .gguf file, an adapter dir; "
-                                            "with --backend openai, the endpoint's model name.")] = "embedded",
-    backend: Annotated[str, typer.Option(help="local (transformers here) or openai (an OpenAI-compatible endpoint).")]
-    = "local",
-    base_url: Annotated[str | None, typer.Option(help="With --backend openai: the endpoint, e.g. http://host:8000/v1.")]
-    = None,
+    model: Model = "embedded",
+    backend: Backend = "local",
+    base_url: BaseUrl = None,
     backend_api_key: Annotated[str | None, typer.Option(
         help="With --backend openai: its key (default: $OPENAI_API_KEY).", show_default=False)] = None,
     api_mode: Annotated[str, typer.Option(help="With --backend openai: chat (/chat/completions, system prompt + "
