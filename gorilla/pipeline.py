@@ -171,7 +171,7 @@ class Gorilla:
     def retrieve(self, query: str) -> list[Doc]:
         """Top k over the configured hubs. Fused scores are ranks inside one database, so with several hubs the
         hub whose documents come nearest the query (`Retriever.relevance`) goes first; on the three eval splits
-        pooled that picks the query's own hub 0.68 of the time, fused scores 0.11 (eval/results/generation.md)."""
+        pooled that picks the query's own hub 0.70 of the time, fused scores 0.11 (eval/results/hub_merge.json)."""
         docs = [Doc(hub, h.index, h.score, h.entry.api_call, h.entry.raw)
                 for hub, r in self.retrievers.items() for h in r.search(query, k=self.config.k)]
         if len(self.retrievers) > 1:
