@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# As run on the lent H100 (2026-11-24), set up like recipe.sh; .gpu/arms/ held ours.json (/tmp/apibench/th_smol/train.json
+# from `gorilla apibench build --config apibench/build.toml --hub torchhub`) and control.json (bench_apibench.description_pairs).
 # Issue 7's fine-tuned-model arm: the same recipe (preset smollm2-135m, 102 steps = one epoch of upstream's
 # 812 train examples) trained on each instruction source, then 0-shot on the upstream torchhub eval set.
 set -o pipefail
