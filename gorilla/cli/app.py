@@ -16,7 +16,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     name="gorilla",
     help="Type what you want, get one real API call (TorchHub, TF Hub, Hugging Face).\n\n"
-    "Example: gorilla query \"transcribe my podcast\"",
+    "Example: gorilla query \"classify bird species in my photos\"",
     no_args_is_help=True,
     context_settings=CONTEXT,
     pretty_exceptions_enable=False,
