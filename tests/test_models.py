@@ -137,3 +137,146 @@ def test_one_prompt_fast_path_writes_what_the_batch_writes(tiny, data_dir):
         alone = tiny.generate([prompt], max_new_tokens=64, stop=STOP, allowed_calls=[pool])[0]
         batched = tiny.generate([prompt, build_prompt("x")], max_new_tokens=64, stop=STOP, allowed_calls=[pool, pool])
         assert alone == batched[0] and call_field(alone) in pool
+
+
+# --- the transformers-free path: gorilla.models.llama + gorilla.models.tokenizer + our decoding loop ---
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny, tmp_path_factory):
+    """(transformers backend, light backend) over the same tiny checkpoint saved to a directory."""
+    from gorilla.models.llama import Llama
+
+    path = tmp_path_factory.mktemp("tiny-light")
+    tiny.model.save_pretrained(path)
+    tiny.tokenizer.save_pretrained(path)
+    light = LocalBackend.load(str(path))
+    assert isinstance(light.model, Llama) and light.light and not tiny.light
+    return tiny, light, path
+
+
+def test_light_llama_logits_match_transformers(tiny_pair):
+    """Left-padded batch in one pass, then cached one-token steps: logits of real tokens within 1e-4."""
+    import torch
+
+    hf, light, _ = tiny_pair
+    batch = hf.tokenizer([build_prompt("hi"), build_prompt(" ".join(WORDS))], return_tensors="pt", padding=True)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.inference_mode():
+        want = hf.model(input_ids=ids, attention_mask=mask).logits
+        got = light.model(ids, attention_mask=mask).logits
+        real = mask.bool()
+        assert (got - want)[real].abs().max() < 1e-4
+        # the same sequence fed in pieces through the KV cache gives the same last-token logits
+        out = light.model(ids[:, :-3], attention_mask=mask[:, :-3], use_cache=True)
+        for i in range(3, 0, -1):
+            end = ids.shape[1] - i + 1
+            out = light.model(ids[:, end - 1:end], attention_mask=mask[:, :end], cache=out.cache, use_cache=True)
+            assert (out.logits[:, -1] - want[:, end - 1]).abs().max() < 1e-4
+
+
+def test_light_backend_writes_what_transformers_writes(tiny_pair, data_dir):
+    """Free, stop strings, constrained batched and the single-prompt fast path: the same texts both ways."""
+    hf, light, _ = tiny_pair
+    prompts = random_prompts(6, seed=11)
+    for kw in ({"max_new_tokens": 20}, {"max_new_tokens": 30, "stop": STOP}, {"max_new_tokens": 30, "stop": ("e",)}):
+        assert light.generate(prompts, **kw) == hf.generate(prompts, **kw)
+        assert light.generate(prompts[:1], **kw) == hf.generate(prompts[:1], **kw)
+    calls = [json.loads(line)["api_call"] for line in open(data_dir / "api" / "huggingface_api.jsonl") if line.strip()]
+    rng = random.Random(12)
+    pools = [rng.sample(calls, 4) for _ in prompts]
+    want = hf.generate(prompts, max_new_tokens=24, stop=STOP, allowed_calls=pools)
+    assert light.generate(prompts, max_new_tokens=24, stop=STOP, allowed_calls=pools) == want
+    assert all(call_field(w) in pool for w, pool in zip(want, pools, strict=True))
+    for prompt, pool in zip(prompts[:3], pools, strict=False):  # one prompt: the forced-run fast path
+        assert light.generate([prompt], max_new_tokens=24, stop=STOP, allowed_calls=[pool]) == \
+            hf.generate([prompt], max_new_tokens=24, stop=STOP, allowed_calls=[pool])
+
+
+def test_fast_tokenizer_matches_autotokenizer(tiny_pair):
+    import torch
+
+    hf, light, _ = tiny_pair
+    a, b = light.tokenizer, hf.tokenizer
+    texts = [build_prompt("classify bird species in my photos"), "  two  spaces\n\n<<<api_call>>>: x", "ünïcödé 日本語",
+             "<|im_end|> a <|im_start|>", ""]
+    for text in texts:
+        for special in (True, False):
+            assert a.encode(text, add_special_tokens=special) == b.encode(text, add_special_tokens=special)
+    assert len(a) == len(b) and (a.eos_token_id, a.pad_token_id, a.bos_token_id) == (b.eos_token_id, b.pad_token_id,
+                                                                                          b.bos_token_id)
+    rng = random.Random(13)
+    for _ in range(200):
+        ids = [rng.randrange(len(b)) for _ in range(rng.randint(1, 12))]
+        for skip in (True, False):
+            assert a.decode(ids, skip_special_tokens=skip) == b.decode(ids, skip_special_tokens=skip)
+    assert a.batch_decode([[i] for i in range(len(b))]) == b.batch_decode([[i] for i in range(len(b))])
+    x, y = a(texts, return_tensors="pt", padding=True), b(texts, return_tensors="pt", padding=True)
+    assert torch.equal(x["input_ids"], y["input_ids"]) and torch.equal(x["attention_mask"], y["attention_mask"])
+    assert a(texts, add_special_tokens=False)["input_ids"] == b(texts, add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("change", ["rope_scaling", "model_type", "attention_bias", "quantization_config", "adapter",
+                                    "gguf", "extra_tensor", "rope_type"])
+def test_unsupported_checkpoints_fall_back_to_transformers(tiny_pair, tmp_path, change):
+    """load_llama refuses what it does not implement exactly; the backend then loads it with transformers."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from gorilla.models.llama import load_llama
+
+    _, _, src = tiny_pair
+    path = tmp_path / "model"
+    shutil.copytree(src, path)
+    cfg = json.loads((path / "config.json").read_text())
+    if change == "rope_scaling":
+        cfg["rope_scaling"] = {"rope_type": "linear", "factor": 2.0}
+    elif change == "rope_type":
+        cfg["rope_parameters"] = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    elif change == "model_type":
+        cfg["model_type"] = "mistral"
+    elif change == "attention_bias":
+        cfg["attention_bias"] = True
+    elif change == "quantization_config":
+        cfg["quantization_config"] = {"quant_method": "bitsandbytes"}
+    elif change == "adapter":
+        (path / "adapter_config.json").write_text("{}")
+    elif change == "gguf":
+        (path / "model.Q4.gguf").write_bytes(b"")
+    elif change == "extra_tensor":
+        weights = load_file(path / "model.safetensors")
+        weights["model.layers.0.self_attn.q_proj.bias"] = weights["model.norm.weight"].clone()
+        save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+    (path / "config.json").write_text(json.dumps(cfg))
+    assert load_llama(path) is None
+    if change == "rope_scaling":  # the fallback really loads and runs it
+        backend = LocalBackend.load(str(path))
+        assert not backend.light and backend.generate([build_prompt("hi")], max_new_tokens=3)
+
+
+def test_embedded_model_light_path_matches_transformers(one_thread):
+    """The real embedded SmolLM2 on real prompts: our loop writes the transformers text, constrained and free."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gorilla.models.embedded import _MARK, converted_dir
+
+    path = converted_dir()
+    if not (path / _MARK).is_file():
+        pytest.skip("the embedded model has not been converted in this cache")
+    light = LocalBackend.load("embedded")
+    assert light.light
+    hf = LocalBackend(AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32), AutoTokenizer.from_pretrained(path))
+    prompts = [build_prompt(q) for q in ("classify bird species in my photos", "transcribe my podcast to text",
+                                         "translate english news to french")]
+    pool = ["torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True)",
+            "pipeline('automatic-speech-recognition', model='openai/whisper-small')",
+            "pipeline('translation_en_to_fr', model='t5-base')"]
+    ids = light.tokenizer(prompts[:1], return_tensors="pt")
+    with torch.inference_mode():
+        assert (light.model(ids["input_ids"]).logits - hf.model(**ids).logits).abs().max() < 2e-4
+    for prompt in prompts:
+        assert light.generate([prompt], max_new_tokens=40, stop=STOP, allowed_calls=[pool]) == \
+            hf.generate([prompt], max_new_tokens=40, stop=STOP, allowed_calls=[pool])
+    assert light.generate(prompts[:2], max_new_tokens=16, stop=STOP) == hf.generate(prompts[:2], max_new_tokens=16, stop=STOP)

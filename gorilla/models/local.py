@@ -1,7 +1,10 @@
-"""The local backend: a transformers causal LM in this process (HF id or dir, GGUF file, PEFT adapter).
+"""The local backend: a causal LM in this process (HF id or dir, GGUF file, PEFT adapter).
 
-Greedy, batched, left-padded generation; CUDA with bf16 when there is a GPU, CPU float32
-otherwise. `allowed_calls` switches on constrained decoding (gorilla.models.constrained).
+A plain llama checkpoint directory (the embedded model is one) runs on gorilla.models.llama and a
+tokenizers-only tokenizer, with our own greedy loop: importing transformers' modeling stack would
+cost more than the whole answer. Everything else goes through transformers. Greedy, batched,
+left-padded generation; CUDA with bf16 when there is a GPU, CPU float32 otherwise. `allowed_calls`
+switches on constrained decoding (gorilla.models.constrained).
 """
 
 from __future__ import annotations
@@ -67,10 +70,30 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
     return spec, gguf_file, None  # a Hugging Face id (downloads only if the user's HF cache/network allow)
 
 
+def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
+    """(Llama, tokenizer) without transformers' modeling stack, or None if the directory needs transformers."""
+    from gorilla.models.llama import load_llama, read_llama_config
+    from gorilla.models.tokenizer import load_fast_tokenizer
+
+    if not Path(where).is_dir() or read_llama_config(Path(where)) is None:
+        return None
+    model = load_llama(where, device, dtype)
+    if model is None:
+        return None
+    tokenizer = load_fast_tokenizer(where)
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(where)
+    return model, tokenizer
+
+
 def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str, dtype: Any) -> tuple[Any, Any]:
+    where, gguf, adapter = resolved
+    if adapter is None and gguf is None and (light := _load_light(where, device, dtype)) is not None:
+        return light
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    where, gguf, adapter = resolved
     if adapter is not None:
         base = adapter["base_model_name_or_path"]
         base_model, tokenizer = _load(base, _resolve(base, None), device, dtype)
@@ -121,7 +144,6 @@ class LocalBackend:
         allowed_calls: Sequence[Sequence[str]] | None = None,
     ) -> list[str]:
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         from gorilla.models.constrained import CallConstraint, StopOnStrings
 
@@ -133,20 +155,76 @@ class LocalBackend:
             return [self._one_constrained(prompts[0], allowed_calls[0], max_new_tokens, stop)]
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.model.device)
         prompt_len = batch["input_ids"].shape[1]
-        processors, criteria = LogitsProcessorList(), StoppingCriteriaList()
+        processors: list[Any] = []
+        criteria: list[Any] = []
         if allowed_calls is not None:
             constraint = CallConstraint(self.tokenizer, allowed_calls, prompt_len, max_new_tokens)
             max_new_tokens = constraint.max_new_tokens  # never less than room for a whole call
             processors.append(constraint)
         if stop:
             criteria.append(StopOnStrings(self.tokenizer, stop, prompt_len))
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         with torch.inference_mode():
-            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, logits_processor=processors,
-                                      stopping_criteria=criteria, pad_token_id=self.tokenizer.pad_token_id,
-                                      top_p=None, top_k=None, **sampling)
+            if self.light:
+                out = self._decode(batch["input_ids"], batch["attention_mask"], max_new_tokens, processors, criteria,
+                                   temperature)
+            else:
+                from transformers import LogitsProcessorList, StoppingCriteriaList
+
+                sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+                out = self.model.generate(**batch, max_new_tokens=max_new_tokens,
+                                          logits_processor=LogitsProcessorList(processors),
+                                          stopping_criteria=StoppingCriteriaList(criteria),
+                                          pad_token_id=self.tokenizer.pad_token_id, top_p=None, top_k=None, **sampling)
         texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
         return [_cut(t, stop) for t in texts]
+
+    @property
+    def light(self) -> bool:
+        """True when the model is gorilla.models.llama's (our own decoding loop), not a transformers model."""
+        from gorilla.models.llama import Llama
+
+        return isinstance(self.model, Llama)
+
+    def _decode(self, input_ids: Any, attention_mask: Any, max_new_tokens: int, processors: Sequence[Any],
+                criteria: Sequence[Any], temperature: float) -> Any:
+        """transformers' generate loop, for our Llama: same processors and stopping criteria, same order
+        (scores -> processors -> pick -> pad finished rows -> append -> EOS/criteria), so the same text."""
+        import torch
+
+        eos = torch.tensor(self.model.config.eos_token_ids, dtype=torch.long, device=input_ids.device)  # none: no EOS stop, as HF
+        pad = self.tokenizer.pad_token_id
+        unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        feed, cache = input_ids, None
+        for _ in range(max_new_tokens):
+            result = self.model(feed, attention_mask=attention_mask, cache=cache, use_cache=True)
+            cache = result.cache
+            scores = result.logits[:, -1, :].float()
+            for process in processors:
+                scores = process(input_ids, scores)
+            if temperature > 0:
+                nxt = torch.multinomial(torch.softmax(scores / temperature, dim=-1), num_samples=1).squeeze(1)
+            else:
+                nxt = scores.argmax(dim=-1)
+            nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))
+            input_ids = torch.cat([input_ids, nxt[:, None]], dim=-1)
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], dim=-1)
+            feed = nxt[:, None]
+            unfinished &= ~torch.isin(nxt, eos)
+            for stop in criteria:
+                unfinished &= ~stop(input_ids, scores)
+            if not unfinished.any():
+                break
+        return input_ids
+
+    def _forward(self, feed: Any, past: Any) -> tuple[Any, Any]:
+        """(logits, cache) of one cached forward pass, for our Llama or a transformers model."""
+        if self.light:
+            result = self.model(feed, cache=past, use_cache=True)
+            return result.logits, result.cache
+        # transformers 5 names the KV cache `cache`, 4.x `past_key_values`
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        result = self.model(input_ids=feed, use_cache=True, **{cache_arg: past})
+        return result.logits, result[cache_arg]
 
     def _one_constrained(self, prompt: str, calls: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> str:
         """Greedy constrained decoding of one prompt, feeding each run of forced tokens (markers, the
@@ -160,13 +238,10 @@ class LocalBackend:
         constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], max_new_tokens)
         out: list[int] = []
         past = None
-        # transformers 5 names the KV cache `cache`, 4.x `past_key_values`
-        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         with torch.inference_mode():
             while len(out) < constraint.max_new_tokens:
-                result = self.model(input_ids=feed, use_cache=True, **{cache_arg: past})
-                past = result[cache_arg]
-                token = constraint.choose(0, result.logits[0, -1].float(), len(out))
+                logits, past = self._forward(feed, past)
+                token = constraint.choose(0, logits[0, -1].float(), len(out))
                 run = [token]
                 constraint.consume(0, token)
                 while len(out) + len(run) < constraint.max_new_tokens and (nxt := constraint.forced(0)) is not None:
