@@ -280,3 +280,26 @@ def test_embedded_model_light_path_matches_transformers(one_thread):
         assert light.generate([prompt], max_new_tokens=40, stop=STOP, allowed_calls=[pool]) == \
             hf.generate([prompt], max_new_tokens=40, stop=STOP, allowed_calls=[pool])
     assert light.generate(prompts[:2], max_new_tokens=16, stop=STOP) == hf.generate(prompts[:2], max_new_tokens=16, stop=STOP)
+
+
+def test_query_does_not_import_the_transformers_modeling_stack(tiny_pair, data_dir):
+    """`gorilla query` on a plain llama dir and the packaged MiniLM imports neither transformers nor
+    torch._dynamo/sympy: they cost more than the whole answer on a CPU."""
+    import os
+    import subprocess
+    import sys
+
+    _, _, path = tiny_pair
+    script = (
+        "import sys\nfrom gorilla.cli.main import main\n"
+        "from gorilla.retrieval.embedder import load_embedder\n"
+        "load_embedder('all-MiniLM-L6-v2').encode_query('classify birds')\n"
+        f"try:\n    main(['query', 'detect cars in a street photo', '--hub', 'torchhub', '--model', {str(path)!r},\n"
+        f"          '--retriever', 'bm25', '--data-dir', {str(data_dir)!r}, '--format', 'json'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "bad = [m for m in ('transformers', 'sentence_transformers', 'torch._dynamo', 'sympy') if m in sys.modules]\n"
+        "print('FORBIDDEN', bad)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "GORILLA_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert '"api_call"' in out.stdout and "FORBIDDEN []" in out.stdout, out.stdout + out.stderr

@@ -266,6 +266,37 @@ def test_fast_encoder_matches_sentence_transformers(tmp_path):
     assert mean_pooling_layout(other) is None
 
 
+
+def test_light_bert_encoder_matches_sentence_transformers_and_falls_back(tmp_path):
+    """Both MiniLMs run on gorilla.retrieval.bert (no transformers model); vectors stay the library's to 1e-5.
+    A folder the light encoder does not cover (unsupported config) goes through transformers instead."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from gorilla.retrieval.embedder import (
+        MeanPoolEncoder,
+        default_embedder_path,
+        finetuned_path,
+        mean_pooling_layout,
+    )
+
+    texts = ["transcribe my podcast", "", "ünïcödé 日本語 Café naïve ResNet50", "model ids and words " * 200, API[1]["description"]]
+    folders = [default_embedder_path()] + ([finetuned_path()] if (finetuned_path() / "model.safetensors").is_file() else [])
+    for folder in folders:
+        encoder = MeanPoolEncoder(folder, mean_pooling_layout(folder))
+        assert encoder.light and type(encoder.model).__module__ == "gorilla.retrieval.bert"
+        ref = SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
+        assert np.allclose(encoder(texts).numpy(), ref, atol=1e-5)
+    other = tmp_path / "gelu-new"
+    shutil.copytree(default_embedder_path(), other)
+    cfg = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**cfg, "hidden_act": "gelu_new"}))
+    fallback = MeanPoolEncoder(other, mean_pooling_layout(other))
+    assert not fallback.light
+    ref = SentenceTransformer(str(other), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.allclose(fallback(texts).numpy(), ref, atol=1e-5)
+
 def test_bm25_postings_score_like_rank_bm25(data_dir):
     from gorilla.data import ApiBenchPaths
     from gorilla.retrieval.bm25 import BM25Retriever

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gorilla.models.layers import Embedding, Linear
+
 # Keys a llama config.json may carry that change nothing at inference time (or that we check ourselves).
 _SUPPORTED_ARCHS = (None, ["LlamaForCausalLM"])
 
@@ -76,7 +78,7 @@ class LlamaConfig:
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.empty(dim), requires_grad=False)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,10 +116,10 @@ class Attention(nn.Module):
     def __init__(self, c: LlamaConfig):
         super().__init__()
         self.n_heads, self.n_kv, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
-        self.q_proj = nn.Linear(c.hidden_size, self.n_heads * c.head_dim, bias=False)
-        self.k_proj = nn.Linear(c.hidden_size, self.n_kv * c.head_dim, bias=False)
-        self.v_proj = nn.Linear(c.hidden_size, self.n_kv * c.head_dim, bias=False)
-        self.o_proj = nn.Linear(self.n_heads * c.head_dim, c.hidden_size, bias=False)
+        self.q_proj = Linear(c.hidden_size, self.n_heads * c.head_dim, bias=False)
+        self.k_proj = Linear(c.hidden_size, self.n_kv * c.head_dim, bias=False)
+        self.v_proj = Linear(c.hidden_size, self.n_kv * c.head_dim, bias=False)
+        self.o_proj = Linear(self.n_heads * c.head_dim, c.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
                 cache: KVCache | None, layer: int) -> torch.Tensor:
@@ -138,9 +140,9 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, c: LlamaConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
-        self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=False)
+        self.gate_proj = Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.up_proj = Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.down_proj = Linear(c.intermediate_size, c.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -165,7 +167,7 @@ class Body(nn.Module):
 
     def __init__(self, c: LlamaConfig):
         super().__init__()
-        self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.embed_tokens = Embedding(c.vocab_size, c.hidden_size)
         self.layers = nn.ModuleList(Block(c) for _ in range(c.num_hidden_layers))
         self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
@@ -186,7 +188,7 @@ class Llama(nn.Module):
         super().__init__()
         self.config = c
         self.model = Body(c)
-        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.hidden_size, c.vocab_size, bias=False)
         if c.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         inv_freq = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.int64).float() / c.head_dim))
@@ -248,8 +250,7 @@ def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = tor
     config = read_llama_config(folder)
     if config is None:
         return None
-    with torch.device("meta"):
-        model = Llama(config)
+    model = Llama(config)  # empty weights (gorilla.models.layers): all of them are assigned below
     try:
         weights = load_file(str(folder / "model.safetensors"))
     except (OSError, ValueError, RuntimeError):
@@ -262,6 +263,4 @@ def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = tor
     model.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=False, assign=True)
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, config.head_dim, 2, dtype=torch.int64).float() / config.head_dim))
-    model.register_buffer("inv_freq", inv_freq, persistent=False)
     return model.to(device).eval()

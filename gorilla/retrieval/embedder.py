@@ -88,26 +88,46 @@ def mean_pooling_layout(folder: Path) -> int | None:
 
 
 class MeanPoolEncoder:
-    """Transformer -> mean over real tokens -> L2 normalise, straight through transformers.
+    """Transformer -> mean over real tokens -> L2 normalise.
 
     The same arithmetic as sentence-transformers for such models (tests compare the two), without
-    importing it: sentence-transformers pulls in scikit-learn and more, seconds of a query's budget."""
+    importing it: sentence-transformers pulls in scikit-learn and more, seconds of a query's budget.
+    A plain BERT checkpoint (both MiniLMs are) runs on gorilla.retrieval.bert with a tokenizers-only
+    tokenizer, skipping transformers' modeling stack too; anything else goes through transformers."""
 
     def __init__(self, folder: Path, max_length: int):
-        from transformers import AutoModel, AutoTokenizer
+        from gorilla.retrieval.bert import load_bert, load_bert_tokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModel.from_pretrained(folder, dtype="float32").eval()
         self.max_length = max_length
+        self.tokenizer = load_bert_tokenizer(folder, max_length)
+        self.model: Any = load_bert(folder) if self.tokenizer is not None else None
+        self.light = self.model is not None
+        if not self.light:
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            self.model = AutoModel.from_pretrained(folder, dtype="float32").eval()
 
     @property
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
+    def _batch(self, texts: list[str]) -> dict[str, Any]:
+        import torch
+
+        if not self.light:
+            return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        encs = self.tokenizer.encode_batch(texts)  # padded to the longest, truncated to max_length
+        return {"input_ids": torch.tensor([e.ids for e in encs]),
+                "attention_mask": torch.tensor([e.attention_mask for e in encs]),
+                "token_type_ids": torch.tensor([e.type_ids for e in encs])}
+
     def __call__(self, texts: list[str]) -> Any:
         import torch
 
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        batch = self._batch(texts)
         with torch.inference_mode():
             tokens = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
@@ -120,7 +140,9 @@ class SentenceTransformerEncoder:
 
     def __init__(self, target: str | Path):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
         self.model = SentenceTransformer(str(target), device="cpu").eval()
 
     @property
@@ -179,9 +201,6 @@ def load_embedder(name: str | None = None) -> Embedder:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     display, target = resolve_embedder(name)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
     _threads()
     max_length = mean_pooling_layout(Path(target)) if Path(target).is_dir() else None
     try:
