@@ -88,15 +88,17 @@ def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
     return model, tokenizer
 
 
-def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str, dtype: Any) -> tuple[Any, Any]:
+def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str, dtype: Any,
+          light_ok: bool = True) -> tuple[Any, Any]:
+    """(model, tokenizer); `light_ok=False` forces transformers (PEFT merges adapters into its modules only)."""
     where, gguf, adapter = resolved
-    if adapter is None and gguf is None and (light := _load_light(where, device, dtype)) is not None:
+    if light_ok and adapter is None and gguf is None and (light := _load_light(where, device, dtype)) is not None:
         return light
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if adapter is not None:
         base = adapter["base_model_name_or_path"]
-        base_model, tokenizer = _load(base, _resolve(base, None), device, dtype)
+        base_model, tokenizer = _load(base, _resolve(base, None), device, dtype, light_ok=False)
         from peft import PeftModel
 
         try:
