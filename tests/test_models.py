@@ -303,3 +303,16 @@ def test_query_does_not_import_the_transformers_modeling_stack(tiny_pair, data_d
                          env={**os.environ, "GORILLA_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     assert '"api_call"' in out.stdout and "FORBIDDEN []" in out.stdout, out.stdout + out.stderr
+
+
+def test_corrupt_safetensors_falls_back_to_the_one_line_error(tiny_pair, tmp_path):
+    import shutil
+
+    from gorilla.models.llama import load_llama
+
+    path = tmp_path / "model"
+    shutil.copytree(tiny_pair[2], path)
+    (path / "model.safetensors").write_bytes(b"junk" * 10)
+    assert load_llama(path) is None
+    with pytest.raises(GorillaError, match="cannot load"):
+        LocalBackend.load(str(path))

@@ -21,7 +21,7 @@ from torch import nn
 
 from gorilla.models.layers import Embedding, Linear
 
-# Keys a llama config.json may carry that change nothing at inference time (or that we check ourselves).
+# a config naming another head (sequence classification...) is not a causal LM we can serve
 _SUPPORTED_ARCHS = (None, ["LlamaForCausalLM"])
 
 
@@ -244,6 +244,7 @@ def read_llama_config(folder: Path) -> LlamaConfig | None:
 def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Llama | None:
     """A Llama with the folder's weights, or None if the checkpoint is anything we do not implement
     exactly (other architecture, rope scaling, biases, quantisation, adapters, GGUF, shards, extra tensors)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -253,9 +254,10 @@ def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = tor
     model = Llama(config)  # empty weights (gorilla.models.layers): all of them are assigned below
     try:
         weights = load_file(str(folder / "model.safetensors"))
-    except (OSError, ValueError, RuntimeError):
+    except (OSError, SafetensorError):  # a corrupt file: transformers then reports it in one line
         return None
-    weights.pop("lm_head.weight", None) if config.tie_word_embeddings else None
+    if config.tie_word_embeddings:  # transformers ties it to the embeddings whatever the file holds
+        weights.pop("lm_head.weight", None)
     weights = {k: v for k, v in weights.items() if not k.endswith("rotary_emb.inv_freq")}
     expected = {k: p for k, p in model.state_dict().items() if not (config.tie_word_embeddings and k == "lm_head.weight")}
     if set(weights) != set(expected) or any(weights[k].shape != p.shape for k, p in expected.items()):

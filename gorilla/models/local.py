@@ -108,11 +108,13 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
         if (Path(where) / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(where)
         return model, tokenizer
+    from safetensors import SafetensorError
+
     kwargs = {"gguf_file": gguf} if gguf else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as e:
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError, SafetensorError) as e:
         raise _load_error(spec, e) from None
     return model.to(device), tokenizer
 

@@ -148,6 +148,7 @@ _IGNORED = ("pooler.", "embeddings.position_ids")
 
 def load_bert(folder: str | Path) -> Bert | None:
     """float32 Bert with the folder's weights, or None if it is not a plain BERT checkpoint in one safetensors file."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -160,7 +161,7 @@ def load_bert(folder: str | Path) -> Bert | None:
         return None
     try:
         weights = load_file(str(folder / "model.safetensors"))
-    except (OSError, ValueError, RuntimeError):
+    except (OSError, SafetensorError):  # a corrupt file: transformers then reports it in one line
         return None
     if weights and all(k.startswith("bert.") for k in weights):
         weights = {k[len("bert."):]: v for k, v in weights.items()}
