@@ -67,6 +67,18 @@ def test_hub_all_puts_the_hub_nearest_the_query_first(tiny, data_dir, tmp_path):
         assert docs[0].api_call == retrievers[docs[0].hub].search(query, k=1)[0].entry.api_call
 
 
+def test_documents_whose_call_names_nothing_are_skipped(tiny, data_dir):
+    from gorilla.pipeline import names_something
+    from gorilla.retrieval import get_retriever
+
+    assert not names_something("S2THubInterface()") and not names_something("TabTransformer.from_config() ")
+    assert names_something("pipeline('translation', model='t5-base')") and names_something("./run.sh --stage 2")
+    query = "S2THubInterface speech to speech translation"
+    assert get_retriever("bm25", "huggingface", data_dir=data_dir).search(query, k=1)[0].entry.api_call == "S2THubInterface()"
+    docs = pipeline(tiny, data_dir, hub="huggingface", k=2).retrieve(query)
+    assert len(docs) == 2 and all(names_something(d.api_call) for d in docs)
+
+
 def test_answer_fields_are_grounded_in_the_source_document(tiny, data_dir):
     from gorilla.pipeline import Doc
 
