@@ -31,6 +31,7 @@ RUNS = {
     f"{hub}/{name}": (hub, retriever, constrain, limit, k)
     for hub, limit in (("torchhub", None), ("tensorflowhub", None), ("huggingface", None))
     for name, retriever, constrain, k in (("0-shot", "none", "off", 3), ("retrieval", "best", "off", 3),
+                                          ("retrieval-k1", "best", "off", 1),
                                           ("retrieval+db", "best", "db", 3), ("retrieval+retrieved", "best", "retrieved", 3),
                                           ("retrieval+retrieved-k1", "best", "retrieved", 1))
 }
