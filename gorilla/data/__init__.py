@@ -1,7 +1,7 @@
 """APIBench files: where they live, their typed records, and safe JSONL reading and writing."""
 
 from gorilla.data.hubs import EVAL_FILES, HUBS, hub_from_filename, normalize_hub
-from gorilla.data.jsonl import atomic_write, read_jsonl, write_jsonl
+from gorilla.data.jsonl import atomic_write, read_json, read_jsonl, write_jsonl
 from gorilla.data.paths import ApiBenchPaths, resolve_data_dir
 from gorilla.data.records import (
     ApiEntry,
@@ -17,7 +17,7 @@ from gorilla.data.records import (
 
 __all__ = [
     "HUBS", "EVAL_FILES", "hub_from_filename", "normalize_hub",
-    "read_jsonl", "write_jsonl", "atomic_write",
+    "read_json", "read_jsonl", "write_jsonl", "atomic_write",
     "ApiBenchPaths", "resolve_data_dir",
     "ApiEntry", "EvalPair", "Question", "Response",
     "load_api_db", "load_eval", "load_train", "load_questions", "load_responses",

@@ -13,6 +13,15 @@ from typing import IO, Any
 from gorilla.errors import InputError
 
 
+def read_json(path: str | Path) -> Any | None:
+    """A JSON file's value, or None when it is missing or not JSON: for optional model metadata, where the
+    caller falls back to a slower, general loader."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (1-based line number, object) for each non-blank line.
 

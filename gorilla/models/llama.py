@@ -9,7 +9,6 @@ caller falls back to transformers rather than answering differently.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gorilla.models.layers import Embedding, Linear
+from gorilla.data import read_json
+from gorilla.layers import Embedding, Linear
 
 # a config naming another head (sequence classification...) is not a causal LM we can serve
 _SUPPORTED_ARCHS = (None, ["LlamaForCausalLM"])
@@ -230,13 +230,10 @@ def read_llama_config(folder: Path) -> LlamaConfig | None:
     if any((folder / name).exists() for name in ("adapter_config.json", "model.safetensors.index.json")) or \
             any(folder.glob("*.gguf")):
         return None
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        gen_path = folder / "generation_config.json"
-        gen = json.loads(gen_path.read_text(encoding="utf-8")) if gen_path.is_file() else None
-    except (OSError, ValueError):
-        return None
-    if not isinstance(cfg, dict) or (gen is not None and not isinstance(gen, dict)):
+    cfg = read_json(folder / "config.json")
+    gen_path = folder / "generation_config.json"
+    gen = read_json(gen_path) if gen_path.is_file() else None
+    if not isinstance(cfg, dict) or (gen_path.is_file() and not isinstance(gen, dict)):
         return None
     return LlamaConfig.from_hf(cfg, gen)
 
@@ -251,7 +248,7 @@ def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = tor
     config = read_llama_config(folder)
     if config is None:
         return None
-    model = Llama(config)  # empty weights (gorilla.models.layers): all of them are assigned below
+    model = Llama(config)  # empty weights (gorilla.layers): all of them are assigned below
     try:
         weights = load_file(str(folder / "model.safetensors"))
     except (OSError, SafetensorError):  # a corrupt file: transformers then reports it in one line

@@ -9,10 +9,11 @@ add_bos/add_eos overrides), so the caller falls back to AutoTokenizer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from gorilla.data import read_json
 
 # tokenizer classes whose transformers behaviour is exactly "tokenizer.json as saved"
 _PLAIN_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast", "GPT2Tokenizer", "GPT2TokenizerFast"}
@@ -98,10 +99,7 @@ def load_fast_tokenizer(folder: str | Path) -> FastTokenizer | None:
     from tokenizers import Tokenizer
 
     folder = Path(folder)
-    try:
-        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    config = read_json(folder / "tokenizer_config.json")
     if not isinstance(config, dict) or config.get("tokenizer_class") not in _PLAIN_CLASSES:
         return None
     if config.get("add_bos_token") or config.get("add_eos_token") or config.get("clean_up_tokenization_spaces"):

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gorilla.models.layers import Embedding, LayerNorm, Linear
+from gorilla.data import read_json
+from gorilla.layers import Embedding, LayerNorm, Linear
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,7 @@ def load_bert(folder: str | Path) -> Bert | None:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    cfg = read_json(folder / "config.json")
     config = BertConfig.from_hf(cfg) if isinstance(cfg, dict) else None
     if config is None or not (folder / "model.safetensors").is_file():
         return None
@@ -166,7 +164,7 @@ def load_bert(folder: str | Path) -> Bert | None:
     if weights and all(k.startswith("bert.") for k in weights):
         weights = {k[len("bert."):]: v for k, v in weights.items()}
     weights = {k: v for k, v in weights.items() if not k.startswith(_IGNORED)}
-    model = Bert(config)  # empty weights (gorilla.models.layers): all of them are assigned below
+    model = Bert(config)  # empty weights (gorilla.layers): all of them are assigned below
     expected = model.state_dict()
     if set(weights) != set(expected) or any(weights[k].shape != p.shape for k, p in expected.items()):
         return None

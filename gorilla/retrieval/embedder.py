@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gorilla.data import read_json
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
 
@@ -57,32 +58,23 @@ def fingerprint(target: str | Path) -> str:
     return h.hexdigest()
 
 
-def _read_json(path: Path) -> Any:
-    import json
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def mean_pooling_layout(folder: Path) -> int | None:
     """The max sequence length if `folder` is a plain Transformer -> mean Pooling -> Normalize model
     (all-MiniLM-L6-v2 and our fine-tune are), else None: such a model can skip sentence-transformers."""
-    modules = _read_json(folder / "modules.json")
+    modules = read_json(folder / "modules.json")
     if not isinstance(modules, list) or [m.get("type", "").rsplit(".", 1)[-1] for m in modules] != \
             ["Transformer", "Pooling", "Normalize"] or modules[0].get("path") not in ("", "."):
         return None
-    pooling = _read_json(folder / modules[1].get("path", "") / "config.json") or {}
+    pooling = read_json(folder / modules[1].get("path", "") / "config.json") or {}
     mean = pooling.get("pooling_mode") == "mean" or (
         pooling.get("pooling_mode_mean_tokens") is True
         and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"))
     if not mean or pooling.get("include_prompt", True) is not True:
         return None
-    st_config = _read_json(folder / "sentence_bert_config.json") or {}
+    st_config = read_json(folder / "sentence_bert_config.json") or {}
     if st_config.get("do_lower_case"):
         return None
-    tok_config = _read_json(folder / "tokenizer_config.json") or {}
+    tok_config = read_json(folder / "tokenizer_config.json") or {}
     length = st_config.get("max_seq_length") or tok_config.get("model_max_length")
     return int(length) if isinstance(length, int) and 0 < length <= 8192 else None
 
