@@ -243,33 +243,10 @@ def test_finetune_writes_a_loadable_embedder(corpus, fixture_db, tmp_path):
     assert r.search("pull the vocals out of a song", k=1)[0].index == 3
 
 
-def test_fast_encoder_matches_sentence_transformers(tmp_path):
-    """Queries skip importing sentence-transformers (seconds); the vectors must still be the library's."""
-    from gorilla.retrieval.embedder import (
-        MeanPoolEncoder,
-        SentenceTransformerEncoder,
-        load_embedder,
-        mean_pooling_layout,
-        resolve_embedder,
-    )
-
-    texts = ["transcribe my podcast", "", "ünïcödé 日本語 ResNet50", "model ids and words " * 200, API[0]["description"]]
-    e = load_embedder("all-MiniLM-L6-v2")
-    assert isinstance(e.encoder, MeanPoolEncoder) and e.encoder.max_length == 256
-    ref = SentenceTransformerEncoder(resolve_embedder("all-MiniLM-L6-v2")[1]).model.encode(texts, normalize_embeddings=True)
-    assert np.allclose(e.encode(texts, batch_size=2), ref, atol=1e-5)
-    assert np.allclose(e.encode_query(texts[2])[0], ref[2], atol=1e-5)
-    other = tmp_path / "cls-pooling"  # a layout the fast path does not cover goes through sentence-transformers
-    other.mkdir()
-    (other / "modules.json").write_text(json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
-                                                    {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
-    assert mean_pooling_layout(other) is None
-
-
-
-def test_light_bert_encoder_matches_sentence_transformers_and_falls_back(tmp_path):
-    """Both MiniLMs run on gorilla.retrieval.bert (no transformers model); vectors stay the library's to 1e-5.
-    A folder the light encoder does not cover (unsupported config) goes through transformers instead."""
+def test_light_encoder_matches_sentence_transformers_and_falls_back(tmp_path):
+    """Queries skip importing sentence-transformers (seconds): the packaged MiniLM runs on gorilla.retrieval.bert
+    with the library's vectors to 1e-5, batched (length-sorted) and one query at a time; a config the light
+    encoder does not cover goes through transformers, a pooling layout it does not cover through the library."""
     import shutil
 
     from sentence_transformers import SentenceTransformer
@@ -277,17 +254,18 @@ def test_light_bert_encoder_matches_sentence_transformers_and_falls_back(tmp_pat
     from gorilla.retrieval.embedder import (
         MeanPoolEncoder,
         default_embedder_path,
-        finetuned_path,
+        load_embedder,
         mean_pooling_layout,
     )
 
-    texts = ["transcribe my podcast", "", "ünïcödé 日本語 Café naïve ResNet50", "model ids and words " * 200, API[1]["description"]]
-    folders = [default_embedder_path()] + ([finetuned_path()] if (finetuned_path() / "model.safetensors").is_file() else [])
-    for folder in folders:
-        encoder = MeanPoolEncoder(folder, mean_pooling_layout(folder))
-        assert encoder.light and type(encoder.model).__module__ == "gorilla.retrieval.bert"
-        ref = SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
-        assert np.allclose(encoder(texts).numpy(), ref, atol=1e-5)
+    texts = ["transcribe my podcast", "", "ünïcödé 日本語 Café naïve ResNet50", "model ids and words " * 200,
+             API[1]["description"]]
+    e = load_embedder("all-MiniLM-L6-v2")
+    assert isinstance(e.encoder, MeanPoolEncoder) and e.encoder.max_length == 256
+    assert e.encoder.light and type(e.encoder.model).__module__ == "gorilla.retrieval.bert"
+    ref = SentenceTransformer(str(default_embedder_path()), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.allclose(e.encode(texts, batch_size=2), ref, atol=1e-5)
+    assert np.allclose(e.encode_query(texts[2])[0], ref[2], atol=1e-5)
     other = tmp_path / "gelu-new"
     shutil.copytree(default_embedder_path(), other)
     cfg = json.loads((other / "config.json").read_text())
@@ -296,6 +274,12 @@ def test_light_bert_encoder_matches_sentence_transformers_and_falls_back(tmp_pat
     assert not fallback.light
     ref = SentenceTransformer(str(other), device="cpu").encode(texts, normalize_embeddings=True)
     assert np.allclose(fallback(texts).numpy(), ref, atol=1e-5)
+    cls = tmp_path / "cls-pooling"
+    cls.mkdir()
+    (cls / "modules.json").write_text(json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
+                                                  {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    assert mean_pooling_layout(cls) is None
+
 
 def test_bm25_postings_score_like_rank_bm25(data_dir):
     from gorilla.data import ApiBenchPaths

@@ -72,10 +72,10 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
 
 def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
     """(Llama, tokenizer) without transformers' modeling stack, or None if the directory needs transformers."""
-    from gorilla.models.llama import load_llama, read_llama_config
+    from gorilla.models.llama import load_llama
     from gorilla.models.tokenizer import load_fast_tokenizer
 
-    if not Path(where).is_dir() or read_llama_config(Path(where)) is None:
+    if not Path(where).is_dir():
         return None
     model = load_llama(where, device, dtype)
     if model is None:

@@ -178,11 +178,13 @@ def load_bert_tokenizer(folder: str | Path, max_length: int) -> Any | None:
     from tokenizers import Tokenizer
 
     folder = Path(folder)
+    config = read_json(folder / "tokenizer_config.json")
     try:
-        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        text = (folder / "tokenizer.json").read_text(encoding="utf-8")
+        spec, tok = json.loads(text), Tokenizer.from_str(text)
     except Exception:  # noqa: BLE001 - tokenizers raises a bare Exception for unreadable files
+        return None
+    if not isinstance(config, dict) or not isinstance(spec, dict):
         return None
     norm = spec.get("normalizer") or {}
     if config.get("tokenizer_class") not in ("BertTokenizer", "BertTokenizerFast") or norm.get("type") != "BertNormalizer":

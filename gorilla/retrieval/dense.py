@@ -39,16 +39,22 @@ class DenseRetriever(Retriever):
     def __init__(self, corpus: Corpus, embedder: str | None = None, doc_fields: str = DEFAULT_DOC_FIELDS,
                  cache: Path | None = None, on_stale: str = "rebuild"):
         self.corpus, self.doc_fields = corpus, doc_fields
+        self._last: tuple[str, np.ndarray] | None = None
         texts = [doc_text(e, doc_fields) for e in corpus.entries]
         self.model, self.index = embedded_index("dense", corpus.hub, texts, {corpus.path.name: corpus.sha256},
                                                 doc_fields, embedder, cache, on_stale)
 
     def relevance(self, query: str) -> float | None:
         """The best cosine between the query and any document (measured to pick the right hub most often)."""
-        return float(knn(self.model, self.index, check_query(query), 1)[0].max(initial=-1.0))
+        return float(self.scores(check_query(query)).max())
 
     def scores(self, query: str) -> np.ndarray:
-        sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))
-        out = np.full(len(self.corpus.entries), -np.inf)
-        out[ids] = sims
-        return out
+        """Cosine per entry; the last query's are remembered (fusion asks for them three times: as a part,
+        for the domain vote, and for the hub's relevance)."""
+        if self._last is None or self._last[0] != query:
+            sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))
+            out = np.full(len(self.corpus.entries), -np.inf)
+            out[ids] = sims
+            out.setflags(write=False)  # shared between the callers above
+            self._last = (query, out)
+        return self._last[1]
