@@ -6,6 +6,7 @@ Every figure comes from running the real commands; results accumulate in eval/re
     /tmp/heavy .venv/bin/python eval/bench_generation.py torchhub/retrieval+retrieved torchhub/0-shot
     .venv/bin/python eval/bench_generation.py --latency        # `gorilla query` wall time from process start
     .venv/bin/python eval/bench_generation.py --embedded       # embedded model: first use vs later loads
+    .venv/bin/python eval/bench_generation.py --rescore        # score the recorded runs' files again
     .venv/bin/python eval/bench_generation.py --render         # just rewrite the markdown
 """
 
@@ -64,14 +65,29 @@ def bench(name: str, out_dir: Path, limit: int | None) -> dict:
            "--constrain", constrain, "-k", str(k), *(["--limit", str(limit)] if limit else [])]
     out.unlink(missing_ok=True)  # a timing run starts from nothing (resume is tested, not benchmarked)
     stats = json.loads(run(cmd).strip().splitlines()[-1])
-    scores = {mode: json.loads(run([*GORILLA, "eval", "score", "--format", "json", "--mode", mode, str(out),
-                                    "--hub", hub]).splitlines()[0]) for mode in ("compat", "strict")}
     return {"hub": hub, "retriever": retriever, "constrain": constrain, "k": k, "limit": limit,
             "command": " ".join(["gorilla", *cmd[3:]]), "questions": stats["generated"], "seconds": stats["seconds"],
             "questions_per_s": stats["questions_per_s"], "threads": os.environ.get("GORILLA_THREADS", "default"),
-            "compat": {k: scores["compat"][k] for k in ("n", "accuracy", "hallucination", "error")},
-            "strict": {k: scores["strict"][k] for k in ("n", "accuracy", "hallucination", "error")},
-            "retriever_domain_at1": domain_at1(out, hub) if retriever != "none" else None}
+            **score(out, hub), "retriever_domain_at1": domain_at1(out, hub) if retriever != "none" else None}
+
+
+def score(out: Path, hub: str) -> dict:
+    """`gorilla eval score` in both modes: {"compat": {n, accuracy, hallucination, error}, "strict": {...}}."""
+    keys = ("n", "accuracy", "hallucination", "error")
+    figures = {mode: json.loads(run([*GORILLA, "eval", "score", "--format", "json", "--mode", mode, str(out),
+                                     "--hub", hub]).splitlines()[0]) for mode in ("compat", "strict")}
+    return {mode: {k: f[k] for k in keys} for mode, f in figures.items()}
+
+
+def rescore(results: dict) -> None:
+    """Score the response files of recorded runs again (after a scorer change), where they still exist."""
+    for name, r in results.get("runs", {}).items():
+        out = Path(r["command"].split(" --out ")[1].split()[0])
+        if out.exists():
+            r.update(score(out, r["hub"]))
+            print(name, json.dumps({m: r[m] for m in ("compat", "strict")}), flush=True)
+        else:
+            print(f"{name}: {out} is gone; kept the recorded scores", flush=True)
 
 
 LATENCY = (("transcribe my podcast to text", "--format", "json"),  # the defaults: all hubs, best retriever
@@ -158,9 +174,14 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/generation/runs"))
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--embedded", action="store_true", help="time the embedded model's first use and later loads")
+    ap.add_argument("--rescore", action="store_true", help="score the recorded runs' response files again")
     ap.add_argument("--render", action="store_true")
     args = ap.parse_args()
     path = RESULTS / "generation.json"
+    if args.rescore and path.exists():
+        results = json.loads(path.read_text())
+        rescore(results)
+        path.write_text(json.dumps(results, indent=1) + "\n")
     for name in args.runs:
         if name not in RUNS:
             raise SystemExit(f"unknown run {name!r}: expected one of {', '.join(RUNS)}")

@@ -104,11 +104,11 @@ def parse_answer(text: str) -> ParsedAnswer:
     if "code" in out.fields:
         out.fields["code"] = _FENCE.sub("", out.fields["code"]).strip()
     if out.fields.get("api_call"):
-        out.fields["api_call"] = _clean_call(out.fields["api_call"])
+        out.fields["api_call"] = clean_call(out.fields["api_call"])
         out.api_call_from_field = True
     else:
         if m := _CALL.search(_FENCE.sub("", text)):
-            out.fields["api_call"] = _clean_call(_balanced_from(_FENCE.sub("", text), m.start()))
+            out.fields["api_call"] = clean_call(_balanced_from(_FENCE.sub("", text), m.start()))
             out.problems.append("no api_call field: took the first call expression in the text")
         else:
             out.problems.append("no api_call found")
@@ -164,7 +164,7 @@ def _balanced_from(text: str, start: int) -> str:
     return text[start:].split("\n")[0]
 
 
-def _clean_call(call: str) -> str:
+def clean_call(call: str) -> str:
     """Drop an assignment (`model = ...`), surrounding quotes, fences, escaped quotes and trailing junk."""
     call = _FENCE.sub("", call).replace('\\"', '"').replace("\\'", "'")
     call = call.strip().strip("'\"` ").strip()

@@ -231,5 +231,32 @@ def test_strict_uses_only_the_api_call_field(tmp_path):
         {"question_id": 2, "text": "<<<api_call>>>: torch.hub.load(\\\"pytorch/vision\\\", \\\"resnet18\\\")"},
     ])
     r = Scorer(root).score_file(f, "torchhub", "strict")
-    assert [(v.correct, v.hallucination) for v in r.verdicts] == [(False, False), (True, False), (False, False)]
-    assert r.verdicts[0].reason == "no api_call field" and r.verdicts[2].matched == 0  # first match, domain C != D
+    assert [(v.correct, v.hallucination) for v in r.verdicts] == [(False, False), (True, False), (True, False)]
+    assert r.verdicts[0].reason == "no api_call field" and r.verdicts[2].matched == 1  # the entry of the gold domain
+    compat = Scorer(root).score_file(f, "torchhub", "compat")
+    assert not compat.verdicts[2].correct and compat.verdicts[2].matched == 0  # compat: the first entry (domain C) decides
+
+
+def test_strict_matches_a_verbatim_database_call_that_does_not_parse():
+    shell = "mlagents-load-from-hf --repo-id='ThomasSimonini/ppo-SnowballTarget' --local-dir='./downloads'"
+    m = StrictMatcher([ApiEntry(domain="RL", api_call=shell), ApiEntry(domain="C", api_call=RESNET)])
+    assert m.match(shell.replace("'", '"'))[0] == [0]
+    assert m.match("mlagents-load-from-hf --repo-id='someone/else'") == ([], "api_call does not parse as one call")
+
+
+@pytest.mark.parametrize("hub", ["torchhub", "tensorflowhub", "huggingface"])
+def test_strict_scores_every_gold_call_in_the_database_correct(data_dir, tmp_path, hub):
+    """The eval records' own calls: compat's first-match rule scores some wrong (an earlier entry with the same
+    call has another domain); strict must not, or it would mark the right answer wrong."""
+    from gorilla.data import load_api_db, load_eval, normalize_call
+    from gorilla.data.hubs import EVAL_FILES
+
+    known = {normalize_call(e.api_call) for e in load_api_db(data_dir / "api" / f"{hub}_api.jsonl")}
+    pairs = load_eval(data_dir / "apibench" / EVAL_FILES[hub])
+    rows = [{"question_id": i + 1, "text": f"<<<api_call>>>: {p.api_data.api_call}"} for i, p in enumerate(pairs)]
+    f = write_responses(tmp_path / f"responses_{hub}.jsonl", rows)
+    scorer = Scorer(data_dir)
+    strict, compat = scorer.score_file(f, hub, "strict"), scorer.score_file(f, hub, "compat")
+    in_db = [normalize_call(p.api_data.api_call) in known for p in pairs]
+    assert all(v.correct for v, ok in zip(strict.verdicts, in_db, strict=True) if ok)
+    assert strict.correct >= compat.correct

@@ -13,11 +13,12 @@ from gorilla.data.records import (
     load_questions,
     load_responses,
     load_train,
+    normalize_call,
 )
 
 __all__ = [
     "HUBS", "EVAL_FILES", "hub_from_filename", "normalize_hub",
-    "read_json", "read_jsonl", "write_jsonl", "atomic_write",
+    "normalize_call", "read_json", "read_jsonl", "write_jsonl", "atomic_write",
     "ApiBenchPaths", "resolve_data_dir",
     "ApiEntry", "EvalPair", "Question", "Response",
     "load_api_db", "load_eval", "load_train", "load_questions", "load_responses",

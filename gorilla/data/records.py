@@ -14,6 +14,11 @@ API_FIELDS = ("domain", "framework", "functionality", "api_name", "api_call", "a
               "python_environment_requirements", "example_code", "performance", "description")
 
 
+def normalize_call(call: str) -> str:
+    """Compare calls modulo whitespace and quote style (`"a"` == `'a'`)."""
+    return re.sub(r"\s+", "", call).replace('"', "'")
+
+
 def _get(obj: dict, key: str, kind: type | tuple[type, ...], path: Path, line: int, *, required: bool = True,
          default: Any = None) -> Any:
     if key not in obj:

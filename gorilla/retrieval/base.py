@@ -8,13 +8,12 @@ once in a result list, represented by its best-scoring entry.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gorilla.data import ApiEntry, load_api_db
+from gorilla.data import ApiEntry, load_api_db, normalize_call
 from gorilla.errors import GorillaError
 
 MAX_QUERY_CHARS = 2000  # the embedder reads 256 tokens at most; BM25 time grows with query length
@@ -27,11 +26,6 @@ class Hit:
     index: int
     score: float
     entry: ApiEntry
-
-
-def normalize_call(call: str) -> str:
-    """Compare calls modulo whitespace and quote style (`"a"` == `'a'`)."""
-    return re.sub(r"\s+", "", call).replace('"', "'")
 
 
 def file_sha256(path: Path) -> str:

@@ -144,7 +144,8 @@ class Scorer:
             if not hits:
                 return Verdict(line, qid, False, True, None, why)
         gold = self._gold_domain(path, line, qid, hub)
-        matched = hits[0]
+        # compat: the first match decides; strict: any entry with this call answers a question of its domain
+        matched = next((i for i in hits if db[i].domain == gold), hits[0]) if mode == "strict" else hits[0]
         if db[matched].domain == gold:
             return Verdict(line, qid, True, False, matched, f"matches entry {matched}, gold domain")
         return Verdict(line, qid, False, False, matched, f"matches entry {matched}: domain {db[matched].domain!r} != gold {gold!r}")

@@ -11,8 +11,13 @@ Rules (README, "Strict mode"):
 - identifying arguments are the entry's arguments that hold a string literal (model ids, repos,
   handles, tasks, also inside nested calls such as `model=AutoModel.from_pretrained('x')`);
   flags and numbers are not; an entry with none is identified by all its arguments;
-- the first matching entry in file order is the match (as in compat mode), and the response
-  is correct when its domain equals the question's gold domain.
+- a field that reproduces a database call verbatim (modulo whitespace, quote style and what the
+  answer parser trims) matches that entry even where it does not parse: it names a real API (shell
+  commands); database entries are read like answers (first call of `model(...), tokenizer(...)`,
+  a stray trailing `.` dropped);
+- the response is correct when any entry it matches has the question's gold domain. Entries that
+  share a call are one API listed under several tasks; compat's "first entry in file order decides"
+  scores even an eval record's own gold call wrong where an earlier entry with that call has another domain.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from gorilla.data.records import ApiEntry
+from gorilla.data.records import ApiEntry, normalize_call
+from gorilla.prompting import clean_call
 from gorilla.scoring.grammar import parser
 
 # Parameter names of positional arguments, so that `load('a/b', 'm')` equals `load(repo_or_dir='a/b', model='m')`.
@@ -103,13 +109,20 @@ def parse_call(text: str) -> Call | None:
     return Call(name, args)
 
 
+def _verbatim_key(call: str) -> str:
+    return normalize_call(clean_call(call))
+
+
 class StrictMatcher:
     """All database entries whose call the candidate reproduces, by API name then arguments."""
 
     def __init__(self, entries: Sequence[ApiEntry]):
         self._by_name: dict[str, list[tuple[int, dict[str, tuple[bool, str]]]]] = defaultdict(list)
+        self._verbatim: dict[str, list[int]] = defaultdict(list)
         for i, entry in enumerate(entries):
-            call = parse_call(entry.api_call)
+            self._verbatim[_verbatim_key(entry.api_call)].append(i)
+            # an entry listing two calls (model, tokenizer) or ending in a stray `.` is read as answers are
+            call = parse_call(entry.api_call) or parse_call(clean_call(entry.api_call))
             if call is None:
                 continue
             ident = {k: v for k, v in call.args.items() if v[0]} or call.args
@@ -119,7 +132,9 @@ class StrictMatcher:
     def match(self, api_call: str) -> tuple[list[int], str]:
         """(indices of matching entries in file order, reason when there are none)."""
         if api_call not in self._cache:
-            self._cache[api_call] = self._match(api_call)
+            hits, why = self._match(api_call)
+            verbatim = self._verbatim.get(_verbatim_key(api_call), [])
+            self._cache[api_call] = (sorted(set(hits) | set(verbatim)), "" if verbatim else why)
         return self._cache[api_call]
 
     def _match(self, api_call: str) -> tuple[list[int], str]:
