@@ -301,3 +301,15 @@ def test_fusion_ranks_the_voted_domain_first(corpus, fixture_db, cache):
         hits = r.search(query, k=len(API))
         in_domain = [r.vote.entry_domain[h.index] == chosen for h in hits]
         assert in_domain[0] and in_domain == sorted(in_domain, reverse=True), query
+
+
+def test_vote_hears_every_doc_view_and_skips_blank_texts(corpus, fixture_db, cache, tmp_path):
+    """The vote reads the full doc text plus the extra views; an entry with no text in a view is not a candidate."""
+    from gorilla.retrieval.dense import DenseRetriever
+    from gorilla.retrieval.domains import VOTE_VIEWS
+
+    r = make("fusion", corpus, fixture_db, cache)
+    assert [v.doc_fields for v in r.vote.views] == ["full", *VOTE_VIEWS]
+    blank = Corpus("torchhub", corpus.path, [*corpus.entries[:-1], ApiEntry(domain="X", api_call="f('x')")])
+    scores = DenseRetriever(blank, doc_fields="description", cache=tmp_path).scores("classify images")
+    assert scores[-1] == -np.inf and np.isfinite(scores[:-1]).all()

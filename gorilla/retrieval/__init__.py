@@ -47,7 +47,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
     from gorilla.retrieval.dense import DenseRetriever
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
-    from gorilla.retrieval.domains import DomainFirstRetriever, DomainVoteRetriever
+    from gorilla.retrieval.domains import VOTE_VIEWS, DomainFirstRetriever, DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
     from gorilla.retrieval.hybrid import HybridRetriever
     from gorilla.retrieval.oracle import OracleRetriever
@@ -81,7 +81,8 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
     if name == "fusion":  # the example memory joins where the hub has solved examples
         d, m = dense(), (memory() if examples else None)
-        vote = DomainVoteRetriever(corpus, d, m)
+        views = [DenseRetriever(corpus, embedder, f, cache, on_stale) for f in VOTE_VIEWS if f != fields]
+        vote = DomainVoteRetriever(corpus, d, m, views=views)
         parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (vote, 1.0)] + ([(m, 1.0)] if m else [])
         return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
     if name == "oracle":

@@ -41,6 +41,7 @@ class DenseRetriever(Retriever):
         self.corpus, self.doc_fields = corpus, doc_fields
         self._last: tuple[str, np.ndarray] | None = None
         texts = [doc_text(e, doc_fields) for e in corpus.entries]
+        self.blank = np.array([not t for t in texts])  # an entry with no text in this view is not a candidate
         self.model, self.index = embedded_index("dense", corpus.hub, texts, {corpus.path.name: corpus.sha256},
                                                 doc_fields, embedder, cache, on_stale)
 
@@ -55,6 +56,7 @@ class DenseRetriever(Retriever):
             sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))
             out = np.full(len(self.corpus.entries), -np.inf)
             out[ids] = sims
+            out[self.blank] = -np.inf
             out.setflags(write=False)  # shared between the callers above
             self._last = (query, out)
         return self._last[1]
