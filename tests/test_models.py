@@ -106,9 +106,11 @@ def test_unreadable_model_path_is_one_line_error(tmp_path):
         LocalBackend.load(str(tmp_path))
 
 
-def test_peft_adapter_dir_loads_on_its_base(tiny, tmp_path):
+def test_peft_adapter_dir_loads_on_its_base(tiny, tmp_path, monkeypatch):
     """An adapter directory names its base in adapter_config.json; the backend loads both and merges."""
     import torch
+
+    monkeypatch.setenv("GORILLA_DEVICE", "cpu")  # float32 logits compared with the CPU reference below
     from peft import LoraConfig, get_peft_model
 
     base_dir, adapter_dir = tmp_path / "base", tmp_path / "adapter"
@@ -144,13 +146,16 @@ def test_one_prompt_fast_path_writes_what_the_batch_writes(tiny, data_dir):
 
 @pytest.fixture(scope="module")
 def tiny_pair(tiny, tmp_path_factory):
-    """(transformers backend, light backend) over the same tiny checkpoint saved to a directory."""
+    """(transformers backend, light backend) over the same tiny checkpoint saved to a directory, both on the CPU
+    in float32 (the tiny reference model is built there), so logits compare within 1e-4 on a GPU machine too."""
     from gorilla.models.llama import Llama
 
     path = tmp_path_factory.mktemp("tiny-light")
     tiny.model.save_pretrained(path)
     tiny.tokenizer.save_pretrained(path)
-    light = LocalBackend.load(str(path))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GORILLA_DEVICE", "cpu")
+        light = LocalBackend.load(str(path))
     assert isinstance(light.model, Llama) and light.light and not tiny.light
     return tiny, light, path
 
@@ -316,3 +321,13 @@ def test_corrupt_safetensors_falls_back_to_the_one_line_error(tiny_pair, tmp_pat
     assert load_llama(path) is None
     with pytest.raises(GorillaError, match="cannot load"):
         LocalBackend.load(str(path))
+
+
+def test_device_choice_is_validated(monkeypatch):
+    from gorilla.models.local import _device_dtype
+
+    monkeypatch.setenv("GORILLA_DEVICE", "cpu")
+    assert _device_dtype()[0] == "cpu"
+    monkeypatch.setenv("GORILLA_DEVICE", "tpu")
+    with pytest.raises(GorillaError, match="GORILLA_DEVICE must be cpu or cuda"):
+        _device_dtype()

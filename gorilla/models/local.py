@@ -32,9 +32,16 @@ def set_threads() -> None:
 
 
 def _device_dtype() -> tuple[str, Any]:
+    """CUDA bf16 when there is a GPU, else CPU float32; $GORILLA_DEVICE=cpu keeps a GPU machine on the CPU."""
     import torch
 
-    return ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+    want = os.environ.get("GORILLA_DEVICE", "").lower()
+    if want not in ("", "cpu", "cuda"):
+        raise GorillaError(f"GORILLA_DEVICE must be cpu or cuda, got {want!r}")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise GorillaError("GORILLA_DEVICE=cuda but torch sees no CUDA device")
+    use_cuda = want == "cuda" or (not want and torch.cuda.is_available())
+    return ("cuda", torch.bfloat16) if use_cuda else ("cpu", torch.float32)
 
 
 def _load_error(spec: str, e: BaseException) -> GorillaError:
