@@ -265,7 +265,7 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
     from gorilla.data.records import ApiEntry
     from gorilla.retrieval.base import Corpus, normalize_call
     from gorilla.retrieval.bm25 import BM25Retriever
-    from gorilla.scoring.strict import StrictMatcher
+    from gorilla.scoring.strict import StrictMatcher, parse_call
 
     entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
     matcher = StrictMatcher(entries)
@@ -285,6 +285,8 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
             continue
         names = forbidden_names(hub, api)
         hits, _ = matcher.match(api["api_call"])
+        if parse_call(api["api_call"]) is None:  # training pairs teach Python calls: a verbatim non-Python one is not
+            hits = []
         for text in requests:
             n_words = len(text.split())
             if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:
