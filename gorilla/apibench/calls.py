@@ -1,7 +1,8 @@
 """Parse API calls with tree-sitter: find them in doc code, check them, and key them for merging and diffs.
 
-A stop-gap until `gorilla.scoring` exposes call parsing and its strict matcher: this helper only
-needs the function name and the arguments of one call, which a tree-sitter parse gives directly.
+The builder needs each argument's source text (to write calls back and to key them for merges and
+diffs); the strict scorer's `parse_call` normalises values for matching instead. Both parse with
+the current tree-sitter-python grammar (`gorilla.scoring.grammar`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ class Call:
 
 @cache
 def _parser() -> Any:
-    import tree_sitter_python
-    from tree_sitter import Language, Parser
+    from gorilla.scoring.grammar import parser
 
-    return Parser(Language(tree_sitter_python.language()))
+    return parser("strict")
 
 
 def _squash(text: str) -> str:
