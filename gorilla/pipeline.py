@@ -17,7 +17,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gorilla.data import HUBS, ApiBenchPaths, Question, load_api_db, load_eval, load_questions, normalize_hub
+from gorilla.data import (
+    HUBS,
+    ApiBenchPaths,
+    Question,
+    load_api_db,
+    load_eval,
+    load_questions,
+    normalize_call,
+    normalize_hub,
+)
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
 from gorilla.prompting import STOP, build_prompt, parse_answer, render_doc
@@ -116,10 +125,6 @@ def names_something(call: str) -> bool:
     entries do not say which model to load, so they make a poor answer, and neither scorer can match them
     (15 of Hugging Face's 936 entries; 13 of its 911 eval answers before they were skipped)."""
     return not _EMPTY_CALL.search(call.strip())
-
-
-def _norm(call: str) -> str:
-    return "".join(call.split()).replace('"', "'")
 
 
 def _doc_text(value: Any) -> str:
@@ -221,10 +226,10 @@ class Gorilla:
     def _answer(self, text: str, docs: Sequence[Doc]) -> Answer:
         parsed = parse_answer(text)
         call = parsed.api_call
-        source = next((d for d in docs if _norm(d.api_call).startswith(_norm(call)) and call), None)
+        source = next((d for d in docs if normalize_call(d.api_call).startswith(normalize_call(call)) and call), None)
         hub = source.hub if source else self._hub_of(call)
         fields = {k: parsed[k] for k in ("domain", "api_provider", "explanation", "code")}
-        if source is not None and _norm(source.api_call) == _norm(call):
+        if source is not None and normalize_call(source.api_call) == normalize_call(call):
             fields = grounded(fields, source.raw)
         return Answer(api_call=call, hub=hub, retrieved=[d.id for d in docs], source=source.id if source else None,
                       text=text, problems=list(parsed.problems), **fields)
@@ -232,7 +237,7 @@ class Gorilla:
     def _hub_of(self, call: str) -> str:
         if len(self.config.hubs) == 1:
             return self.config.hubs[0]
-        found = [h for h in self.config.hubs if call and any(_norm(c).startswith(_norm(call)) for c in self.db_calls(h))]
+        found = [h for h in self.config.hubs if call and any(normalize_call(c).startswith(normalize_call(call)) for c in self.db_calls(h))]
         return found[0] if found else ""
 
 

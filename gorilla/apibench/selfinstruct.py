@@ -284,9 +284,8 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
             dropped["unparsed"] += 1
             continue
         names = forbidden_names(hub, api)
-        hits, _ = matcher.match(api["api_call"])
-        if parse_call(api["api_call"]) is None:  # training pairs teach Python calls: a verbatim non-Python one is not
-            hits = []
+        # the pair must teach a Python call that the strict scorer maps back to this very entry
+        own_call = parse_call(api["api_call"]) is not None and i in matcher.match(api["api_call"])[0]
         for text in requests:
             n_words = len(text.split())
             if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:
@@ -295,7 +294,7 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
                 dropped["names_api"] += 1
             elif seen_seeds.is_near(text):
                 dropped["copies_seed"] += 1
-            elif i not in hits:
+            elif not own_call:
                 dropped["call_mismatch"] += 1
             elif bm25 is not None and normalize_call(api["api_call"]) not in {
                     normalize_call(h.entry.api_call) for h in bm25.search(text, cfg.roundtrip_k)}:

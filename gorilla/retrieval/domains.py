@@ -8,7 +8,8 @@ domain's share of the vote, ties broken by the dense score. T = 0.02 was chosen 
 from {0.01, 0.02, 0.03, 0.05} (eval/results/retrieval.md): sharper than the usual 0.05, so the few
 nearest neighbours decide. The extra views (VOTE_VIEWS: the doc's description alone, its short
 label, the two together) let a query that matches one part of a doc well be heard, where the full
-text dilutes it; measured on the dev halves, kept because every hub gained on both halves.
+text dilutes it; chosen on the dev halves: TF Hub and Hugging Face gained on both halves, torchhub
+was unchanged (eval/results/retrieval.md).
 
 `DomainFirstRetriever` is the two-stage default: the vote picks the domain, a fused ranking orders
 the entries inside it (then the rest), so bm25 or dense cannot overrule a clear vote at rank 1.

@@ -71,7 +71,7 @@ def _value(node: Node, src: bytes) -> tuple[bool, str]:
                 return True, value
         except (ValueError, SyntaxError):
             pass
-    return _has_string(node), _SPACE.sub("", text).replace('"', "'")
+    return _has_string(node), normalize_call(text)
 
 
 def _has_string(node: Node) -> bool:
