@@ -1,6 +1,6 @@
 """What every retriever shares: the hub's API database as a corpus, the Hit record, query checks, ranking.
 
-Many database entries share one `api_call` (TF Hub: 696 entries, 80 distinct calls), so
+Many database entries share one `api_call` (TF Hub: 696 entries, 77 distinct calls once spacing and quote style are ignored), so
 ranking works on distinct calls: an entry's score stands for its call, each call appears
 once in a result list, represented by its best-scoring entry.
 """
