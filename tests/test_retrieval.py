@@ -313,3 +313,54 @@ def test_vote_hears_every_doc_view_and_skips_blank_texts(corpus, fixture_db, cac
     blank = Corpus("torchhub", corpus.path, [*corpus.entries[:-1], ApiEntry(domain="X", api_call="f('x')")])
     scores = DenseRetriever(blank, doc_fields="description", cache=tmp_path).scores("classify images")
     assert scores[-1] == -np.inf and np.isfinite(scores[:-1]).all()
+
+
+def test_task_glossary_votes_for_its_domain(corpus, fixture_db, cache, tmp_path):
+    """A glossary sentence is one more voter per entry of its domain: the request it words plainly gains share."""
+    from gorilla.retrieval.tasks import TaskView, task_text
+
+    glossary = tmp_path / "tasks.json"
+    sentence = "Synthesize spoken audio from written text (text-to-speech)."
+    glossary.write_text(json.dumps({"Text-To-Speech": sentence, "Not In This Database": "x"}), encoding="utf-8")
+    query = "make a voice read my article out loud"
+    plain = make("fusion", corpus, fixture_db, cache, tasks="none")
+    tasks = make("fusion", corpus, fixture_db, cache, tasks=glossary)
+    view = tasks.vote.views[-1]
+    assert isinstance(view, TaskView) and len(tasks.vote.views) == len(plain.vote.views) + 1
+    scores = view.scores(query)
+    tts = [i for i, e in enumerate(corpus.entries) if e.domain == "Text-To-Speech"]
+    assert np.isfinite(scores[tts]).all() and np.isneginf(np.delete(scores, tts)).all()
+    expected = float(view.model.encode([task_text("Text-To-Speech", sentence)])[0] @ view.model.encode([query])[0])
+    assert scores[tts[0]] == pytest.approx(expected, abs=1e-5)
+    domain = plain.vote.entry_domain[tts[0]]
+    assert tasks.vote.share(query)[domain] > plain.vote.share(query)[domain]
+    assert tasks.search(query, k=1)[0].entry.domain == "Text-To-Speech"
+
+
+def test_task_glossary_edits_rebuild_and_bad_files_are_named(corpus, fixture_db, tmp_path):
+    from gorilla.retrieval.tasks import TaskView
+
+    glossary = tmp_path / "tasks.json"
+    glossary.write_text(json.dumps({"Classification": "Name the object in a photo."}), encoding="utf-8")
+    before = TaskView(corpus, glossary, cache=tmp_path / "idx").scores("what is in this picture")
+    glossary.write_text(json.dumps({"Classification": "Split a song into vocals and drums."}), encoding="utf-8")
+    after = TaskView(corpus, glossary, cache=tmp_path / "idx").scores("what is in this picture")
+    assert after.max() < before.max()  # the edited sentence was embedded, not the cached one
+    for text, says in (("{", "not valid JSON"), ("[1]", "JSON object"), ('{"Classification": 3}', "Classification"),
+                       ('{"Nope": "a sentence"}', "none of the")):
+        glossary.write_text(text, encoding="utf-8")
+        with pytest.raises(GorillaError, match=says) as e:
+            TaskView(corpus, glossary, cache=tmp_path / "idx")
+        assert str(glossary) in str(e.value)
+    with pytest.raises(GorillaError, match="not found"):
+        make("fusion", corpus, fixture_db, tmp_path / "idx", tasks=tmp_path / "missing.json")
+
+
+def test_shipped_glossaries_name_every_domain_of_their_hub(data_dir):
+    from gorilla.retrieval.tasks import TASKS_DIR, read_glossary
+
+    shipped = sorted(TASKS_DIR.glob("*.json"))
+    assert shipped, "no task glossary shipped"
+    for path in shipped:
+        domains = {e.domain for e in load_api_db(data_dir / "api" / f"{path.stem}_api.jsonl")}
+        assert domains <= set(read_glossary(path)), path.name

@@ -19,6 +19,9 @@ TrainFiles = Annotated[list[Path] | None, typer.Option("--train-file", help="Ext
 DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to index: name, description, short, "
                                                "rich, full, all (default: full for the dense part; all for bm25).",
                                                show_default=False)]
+Tasks = Annotated[str | None, typer.Option("--tasks", help="Task glossary (JSON: domain -> one sentence) for the "
+                                           "fusion vote; default: apibench/tasks/<hub>.json where it exists; none: "
+                                           "off.", show_default=False)]
 Cache = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
                                             show_default=False)]
 Stale = Annotated[str, typer.Option("--stale", help="When an index is stale: rebuild or error.")]
@@ -48,6 +51,7 @@ def retrieve(
     embedder: Embedder = None,
     train_file: TrainFiles = None,
     doc_fields: DocFields = None,
+    tasks: Tasks = None,
     cache: Cache = None,
     stale: Stale = "rebuild",
     fmt: Format = "table",
@@ -64,7 +68,7 @@ def retrieve(
     if retriever == "oracle":
         raise GorillaError("the oracle retriever needs a gold entry; use it through `gorilla eval retrieval`")
     r = get_retriever(retriever, hub, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                      cache=cache, doc_fields=doc_fields, on_stale=stale)
+                      cache=cache, doc_fields=doc_fields, on_stale=stale, tasks=tasks)
     hits = r.search(query, k)
     if fmt == "json":
         print(json.dumps([{"rank": i + 1, "index": h.index, "score": round(h.score, 6), "domain": h.entry.domain,
@@ -91,6 +95,7 @@ def build(
     embedder: Embedder = None,
     train_file: TrainFiles = None,
     doc_fields: DocFields = None,
+    tasks: Tasks = None,
     cache: Cache = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -106,7 +111,7 @@ def build(
     for h in _hubs(hub):
         t0 = time.perf_counter()
         r = get_retriever(retriever, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                          cache=cache, doc_fields=doc_fields)
+                          cache=cache, doc_fields=doc_fields, tasks=tasks)
         print(f"{h}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {cache or default_index_root()}")
 
 
@@ -119,6 +124,7 @@ def eval_retrieval(
     embedder: Embedder = None,
     train_file: TrainFiles = None,
     doc_fields: DocFields = None,
+    tasks: Tasks = None,
     cache: Cache = None,
     fmt: Format = "table",
     upstream: Annotated[bool, typer.Option("--upstream", help="Also report the documents upstream inlined "
@@ -147,7 +153,7 @@ def eval_retrieval(
         for name in names:
             try:
                 r = get_retriever(name, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                                  cache=cache, doc_fields=doc_fields)
+                                  cache=cache, doc_fields=doc_fields, tasks=tasks)
             except GorillaError as e:  # e.g. examples on a hub without train files: say so, keep going
                 if len(names) == 1:
                     raise

@@ -34,7 +34,8 @@ def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
 
 def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
                   train_files: Sequence[Path] = (), cache: Path | None = None, doc_fields: str | None = None,
-                  on_stale: str = "rebuild", corpus: Corpus | None = None) -> Retriever:
+                  on_stale: str = "rebuild", corpus: Corpus | None = None,
+                  tasks: str | Path | None = None) -> Retriever:
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
 
     name: one of RETRIEVERS, or "best"/None for the measured default. embedder: sentence-transformers
@@ -42,6 +43,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     embeds (docs.DOC_PRESETS; for "bm25" alone, the text it indexes). train_files: extra solved examples for
     the example memory, added to the hub's upstream train split. on_stale: "rebuild" or "error".
     corpus: an already-loaded database (tests use a fixture DB); default: the hub's API database.
+    tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
     from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
@@ -51,6 +53,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     from gorilla.retrieval.examples import ExampleRetriever
     from gorilla.retrieval.hybrid import HybridRetriever
     from gorilla.retrieval.oracle import OracleRetriever
+    from gorilla.retrieval.tasks import TaskView, glossary_path
 
     hub = normalize_hub(hub)
     if on_stale not in ("rebuild", "error"):
@@ -81,7 +84,10 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
     if name == "fusion":  # the example memory joins where the hub has solved examples
         d, m = dense(), (memory() if examples else None)
-        views = [DenseRetriever(corpus, embedder, f, cache, on_stale) for f in VOTE_VIEWS if f != fields]
+        views: list[Retriever | TaskView] = [DenseRetriever(corpus, embedder, f, cache, on_stale)
+                                             for f in VOTE_VIEWS if f != fields]
+        if glossary := glossary_path(corpus.hub, tasks):
+            views.append(TaskView(corpus, glossary, embedder, cache, on_stale))
         vote = DomainVoteRetriever(corpus, d, m, views=views)
         parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (vote, 1.0)] + ([(m, 1.0)] if m else [])
         return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))

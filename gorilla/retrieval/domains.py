@@ -9,7 +9,8 @@ from {0.01, 0.02, 0.03, 0.05} (eval/results/retrieval.md): sharper than the usua
 nearest neighbours decide. The extra views (VOTE_VIEWS: the doc's description alone, its short
 label, the two together) let a query that matches one part of a doc well be heard, where the full
 text dilutes it; chosen on the dev halves: TF Hub and Hugging Face gained on both halves, torchhub
-was unchanged (eval/results/retrieval.md).
+was unchanged (eval/results/retrieval.md). Where the hub has a task glossary (tasks.py), its sentence
+for each domain is one more view.
 
 `DomainFirstRetriever` is the two-stage default: the vote picks the domain, a fused ranking orders
 the entries inside it (then the rest), so bm25 or dense cannot overrule a clear vote at rank 1.
@@ -24,6 +25,7 @@ import numpy as np
 from gorilla.retrieval.base import Corpus, Retriever
 from gorilla.retrieval.dense import DenseRetriever
 from gorilla.retrieval.examples import ExampleRetriever
+from gorilla.retrieval.tasks import TaskView
 
 TEMPERATURE = 0.02
 VOTE_VIEWS = ("rich", "description", "short")  # doc presets that vote beside the dense index's own text
@@ -33,7 +35,7 @@ class DomainVoteRetriever(Retriever):
     name = "domain-vote"
 
     def __init__(self, corpus: Corpus, dense: DenseRetriever, examples: ExampleRetriever | None = None,
-                 temperature: float = TEMPERATURE, views: Sequence[DenseRetriever] = ()):
+                 temperature: float = TEMPERATURE, views: Sequence[Retriever | TaskView] = ()):
         self.corpus, self.dense, self.examples, self.temperature = corpus, dense, examples, temperature
         self.views = [dense, *views]
         names = sorted({e.domain for e in corpus.entries})

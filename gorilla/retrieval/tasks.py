@@ -1,0 +1,85 @@
+"""Task glossary: one sentence per domain saying what goes in and what comes out, as one more voter.
+
+A bag-of-meaning embedder sees "turn audio into text" and "turn text into audio" as the same request,
+and an API doc rarely states its task in the user's words: speech-recognition docs talk about
+wav2vec2 and word error rates. A glossary (`{"<domain>": "Transcribe spoken audio into written text
+(speech-to-text)."}`) puts the task in plain words beside its label, and the domain vote hears it
+once per entry of that domain, like any other doc text (DomainVoteRetriever's views).
+
+Default glossaries live in `apibench/tasks/<hub>.json`; a hub without one votes without it. Only
+Hugging Face ships one: its 40 task families are where the vote confused directions and zero-shot
+with trained classes; on TF Hub and torchhub a glossary did not gain on the dev halves
+(eval/results/retrieval.md, "Task glossary").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gorilla.data.paths import REPO_ROOT
+from gorilla.errors import GorillaError, InputError
+from gorilla.retrieval.base import Corpus, file_sha256
+from gorilla.retrieval.dense import embedded_index, knn
+
+TASKS_DIR = REPO_ROOT / "apibench" / "tasks"
+NO_TASKS = "none"
+
+
+def glossary_path(hub: str, tasks: str | Path | None) -> Path | None:
+    """The glossary file to use: `tasks` itself, the hub's default when None (if it has one), none for "none"."""
+    if tasks is None:
+        default = TASKS_DIR / f"{hub}.json"
+        return default if default.exists() else None
+    if str(tasks).lower() == NO_TASKS:
+        return None
+    path = Path(tasks)
+    if not path.is_file():
+        raise GorillaError(f"{path}: task glossary not found")
+    return path
+
+
+def read_glossary(path: Path) -> dict[str, str]:
+    """`{domain: sentence}`; anything else is refused naming the file and the key."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(path, f"not valid JSON ({e})", getattr(e, "lineno", None)) from None
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a JSON object of domain -> sentence")
+    for domain, sentence in data.items():
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise InputError(path, "expected a non-empty sentence", field=domain)
+    return data
+
+
+def task_text(domain: str, sentence: str) -> str:
+    return f"domain: {domain}\ntask: {sentence}"
+
+
+class TaskView:
+    """Per entry, the cosine between the query and its domain's task text (-inf where the glossary has none)."""
+
+    def __init__(self, corpus: Corpus, path: Path, embedder: str | None = None, cache: Path | None = None,
+                 on_stale: str = "rebuild"):
+        glossary = read_glossary(path)
+        domains = sorted({e.domain for e in corpus.entries} & set(glossary))
+        if not domains:
+            raise GorillaError(f"{path}: names none of the {corpus.hub} database's domains")
+        row = {d: i for i, d in enumerate(domains)}
+        self.entry_row = np.array([row.get(e.domain, -1) for e in corpus.entries])
+        self.model, self.index = embedded_index("tasks", corpus.hub, [task_text(d, glossary[d]) for d in domains],
+                                                {path.name: file_sha256(path)}, "tasks", embedder, cache, on_stale)
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def scores(self, query: str) -> np.ndarray:
+        if self._last is None or self._last[0] != query:
+            sims, ids = knn(self.model, self.index, query, self.index.ntotal)
+            by_row = np.empty(self.index.ntotal)
+            by_row[ids] = sims
+            out = np.where(self.entry_row >= 0, by_row[self.entry_row], -np.inf)
+            out.setflags(write=False)
+            self._last = (query, out)
+        return self._last[1]
