@@ -84,8 +84,7 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
     if name == "fusion":  # the example memory joins where the hub has solved examples
         d, m = dense(), (memory() if examples else None)
-        views: list[Retriever | TaskView] = [DenseRetriever(corpus, embedder, f, cache, on_stale)
-                                             for f in VOTE_VIEWS if f != fields]
+        views: list[Retriever] = [DenseRetriever(corpus, embedder, f, cache, on_stale) for f in VOTE_VIEWS if f != fields]
         if glossary := glossary_path(corpus.hub, tasks):
             views.append(TaskView(corpus, glossary, embedder, cache, on_stale))
         vote = DomainVoteRetriever(corpus, d, m, views=views)

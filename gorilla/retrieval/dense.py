@@ -33,6 +33,14 @@ def knn(model, index, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     return sims[0][keep], ids[0][keep]
 
 
+def cosines(model, index, query: str) -> np.ndarray:
+    """The query's cosine to every indexed row, in row order."""
+    sims, ids = knn(model, index, query, index.ntotal)
+    out = np.full(index.ntotal, -np.inf)
+    out[ids] = sims
+    return out
+
+
 class DenseRetriever(Retriever):
     name = "dense"
 
@@ -53,9 +61,7 @@ class DenseRetriever(Retriever):
         """Cosine per entry; the last query's are remembered (fusion asks for them three times: as a part,
         for the domain vote, and for the hub's relevance)."""
         if self._last is None or self._last[0] != query:
-            sims, ids = knn(self.model, self.index, query, len(self.corpus.entries))
-            out = np.full(len(self.corpus.entries), -np.inf)
-            out[ids] = sims
+            out = cosines(self.model, self.index, query)
             out[self.blank] = -np.inf
             out.setflags(write=False)  # shared between the callers above
             self._last = (query, out)

@@ -25,7 +25,6 @@ import numpy as np
 from gorilla.retrieval.base import Corpus, Retriever
 from gorilla.retrieval.dense import DenseRetriever
 from gorilla.retrieval.examples import ExampleRetriever
-from gorilla.retrieval.tasks import TaskView
 
 TEMPERATURE = 0.02
 VOTE_VIEWS = ("rich", "description", "short")  # doc presets that vote beside the dense index's own text
@@ -35,7 +34,7 @@ class DomainVoteRetriever(Retriever):
     name = "domain-vote"
 
     def __init__(self, corpus: Corpus, dense: DenseRetriever, examples: ExampleRetriever | None = None,
-                 temperature: float = TEMPERATURE, views: Sequence[Retriever | TaskView] = ()):
+                 temperature: float = TEMPERATURE, views: Sequence[Retriever] = ()):
         self.corpus, self.dense, self.examples, self.temperature = corpus, dense, examples, temperature
         self.views = [dense, *views]
         names = sorted({e.domain for e in corpus.entries})

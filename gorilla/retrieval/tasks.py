@@ -20,8 +20,8 @@ import numpy as np
 
 from gorilla.data.paths import REPO_ROOT
 from gorilla.errors import GorillaError, InputError
-from gorilla.retrieval.base import Corpus, file_sha256
-from gorilla.retrieval.dense import embedded_index, knn
+from gorilla.retrieval.base import Corpus, Retriever, file_sha256
+from gorilla.retrieval.dense import cosines, embedded_index
 
 TASKS_DIR = REPO_ROOT / "apibench" / "tasks"
 NO_TASKS = "none"
@@ -44,6 +44,8 @@ def read_glossary(path: Path) -> dict[str, str]:
     """`{domain: sentence}`; anything else is refused naming the file and the key."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(path, f"unreadable ({e.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(path, f"not valid JSON ({e})", getattr(e, "lineno", None)) from None
     if not isinstance(data, dict):
@@ -58,27 +60,24 @@ def task_text(domain: str, sentence: str) -> str:
     return f"domain: {domain}\ntask: {sentence}"
 
 
-class TaskView:
-    """Per entry, the cosine between the query and its domain's task text (-inf where the glossary has none)."""
+class TaskView(Retriever):
+    """Per entry, the cosine between the query and its domain's task text (-inf where the glossary has none).
+
+    Called only by the domain vote, which remembers its result per query, so nothing is cached here."""
+
+    name = "tasks"
 
     def __init__(self, corpus: Corpus, path: Path, embedder: str | None = None, cache: Path | None = None,
                  on_stale: str = "rebuild"):
+        self.corpus = corpus
         glossary = read_glossary(path)
         domains = sorted({e.domain for e in corpus.entries} & set(glossary))
         if not domains:
             raise GorillaError(f"{path}: names none of the {corpus.hub} database's domains")
         row = {d: i for i, d in enumerate(domains)}
-        self.entry_row = np.array([row.get(e.domain, -1) for e in corpus.entries])
+        self.entry_row = np.array([row.get(e.domain, len(domains)) for e in corpus.entries])  # past the end: none
         self.model, self.index = embedded_index("tasks", corpus.hub, [task_text(d, glossary[d]) for d in domains],
                                                 {path.name: file_sha256(path)}, "tasks", embedder, cache, on_stale)
-        self._last: tuple[str, np.ndarray] | None = None
 
     def scores(self, query: str) -> np.ndarray:
-        if self._last is None or self._last[0] != query:
-            sims, ids = knn(self.model, self.index, query, self.index.ntotal)
-            by_row = np.empty(self.index.ntotal)
-            by_row[ids] = sims
-            out = np.where(self.entry_row >= 0, by_row[self.entry_row], -np.inf)
-            out.setflags(write=False)
-            self._last = (query, out)
-        return self._last[1]
+        return np.append(cosines(self.model, self.index, query), -np.inf)[self.entry_row]
