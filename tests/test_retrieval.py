@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from gorilla.data import ApiEntry, load_api_db, load_eval
+from gorilla.data import ApiEntry, load_api_db, load_eval, load_examples
 from gorilla.errors import GorillaError
 from gorilla.retrieval import Corpus, Hit, get_retriever
 from gorilla.retrieval.benchmark import evaluate
@@ -235,9 +235,9 @@ def test_finetune_writes_a_loadable_embedder(corpus, fixture_db, tmp_path):
     from gorilla.retrieval.finetune import FinetuneConfig, finetune
 
     out = tmp_path / "minilm-ft"
-    log = finetune(corpus, load_eval(fixture_db[1]), out, cfg=FinetuneConfig(batch_size=5), progress=False)
-    assert log["examples"] == len(TRAIN) and log["steps"] == 1
-    assert (out / "model.safetensors").is_file() and not (tmp_path / "minilm-ft.partial").exists()
+    log = finetune([(corpus, load_examples(fixture_db[1]))], out, cfg=FinetuneConfig(batch_size=5), progress=False)
+    assert log["examples"] == len(TRAIN) and log["steps"] == 1 and log["hubs"] == ["torchhub"]
+    assert (out / "model.safetensors").is_file() and [p.name for p in tmp_path.iterdir()] == ["minilm-ft"]
     r = get_retriever("dense", "torchhub", corpus=corpus, embedder=str(out), cache=tmp_path / "idx")
     assert r.model.name == str(out.resolve())
     assert r.search("pull the vocals out of a song", k=1)[0].index == 3
@@ -364,3 +364,43 @@ def test_shipped_glossaries_name_every_domain_of_their_hub(data_dir):
     for path in shipped:
         domains = {e.domain for e in load_api_db(data_dir / "api" / f"{path.stem}_api.jsonl")}
         assert domains <= set(read_glossary(path)), path.name
+
+
+def test_task_head_learns_domains_and_is_cached_by_what_it_was_trained_on(tmp_path):
+    from gorilla.retrieval.taskhead import TaskHead, load_or_train, train_head
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    y = np.repeat(np.arange(3), 40)
+    x = centres[y] + 0.3 * rng.normal(size=(120, 16))
+    head = TaskHead(train_head(x, y, 3))
+    assert all(int(np.argmax(head.probs(c[None]))) == i for i, c in enumerate(centres))
+    assert head.probs(centres[:1]).sum() == pytest.approx(1.0)
+    calls = []
+
+    def rows():
+        calls.append(1)
+        return x, y
+
+    first = load_or_train("torchhub", ("emb", "fp"), {"db": "a"}, rows, 3, cache=tmp_path)
+    again = load_or_train("torchhub", ("emb", "fp"), {"db": "a"}, rows, 3, cache=tmp_path)
+    assert len(calls) == 1 and np.array_equal(first.w, again.w)  # loaded, not retrained
+    load_or_train("torchhub", ("emb", "fp"), {"db": "b"}, rows, 3, cache=tmp_path)
+    assert len(calls) == 2  # other sources: retrained
+    weights = next(tmp_path.rglob("head.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:20])
+    repaired = load_or_train("torchhub", ("emb", "fp"), {"db": "b"}, rows, 3, cache=tmp_path)
+    assert len(calls) == 3 and np.allclose(repaired.w, first.w)  # a truncated file is retrained, same result
+
+
+def test_fusion_mixes_the_task_head_into_the_vote(corpus, fixture_db, cache):
+    plain = make("fusion", corpus, fixture_db, cache, head=False)
+    mixed = make("fusion", corpus, fixture_db, cache)
+    assert plain.vote.head is None and mixed.vote.head is not None
+    x, y = mixed.vote.labelled_vectors()
+    assert len(x) == len(y) == 4 * len(API) + len(TRAIN)  # four doc views of every entry, and the memory
+    for query, i in PARAPHRASES:
+        share = mixed.vote.share(query)
+        p = mixed.vote.head.probs(mixed.vote.dense.model.encode_query(query))
+        assert share == pytest.approx((1 - mixed.vote.head_weight) * plain.vote.share(query) + mixed.vote.head_weight * p)
+        assert mixed.search(query, k=1)[0].index == i

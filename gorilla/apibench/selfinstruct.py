@@ -129,7 +129,8 @@ def forbidden_names(hub: str, api: dict[str, Any]) -> list[str]:
         for v in re.findall(r"""['"]([^'"]+)['"]""", api.get("api_call", "")):
             if "/" in v:
                 names += [v, v.split("/")[-1]]
-    return [n for n in dict.fromkeys(_norm(x) for x in names) if len(n) >= 4]
+    task = _norm(str(api.get("domain") or ""))  # `feature_vector` in a handle names the task, not the model
+    return [n for n in dict.fromkeys(_norm(x) for x in names) if len(n) >= 4 and n not in task]
 
 
 def _words(text: str) -> set[str]:
@@ -256,11 +257,21 @@ def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Callable[[], Backe
 
 def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], cfg: SelfInstructConfig,
                  seeds: Sequence[Seed] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Teacher text -> kept pairs, in database order, and counts kept and dropped per filter.
+    """Teacher text -> kept pairs (upstream's train format), in database order, and counts per filter."""
+    requests = {i: parse_requests(texts.get(call_key(hub, api["api_call"]) or api["api_call"], ""))[: cfg.per_api]
+                for i, api in enumerate(db)}
+    kept, counts = filter_requests(db, hub, requests, cfg, seeds)
+    return [make_pair(text, db[i]) for i, text in kept], counts
+
+
+def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, list[str]], cfg: SelfInstructConfig,
+                    seeds: Sequence[Seed] = ()) -> tuple[list[tuple[int, str]], dict[str, Any]]:
+    """Requests per database line -> kept (line, request), in database order, and counts per filter.
 
     A small teacher often copies the seed requests it was shown; those are dropped as `copies_seed`.
     It also drifts off topic: a request from which BM25 over the hub's own database cannot get back
     to its API (top `roundtrip_k`) says nothing about that API and is dropped as `off_topic`.
+    Hand-written requests (gorilla/resources/instructions) pass the same filters.
     """
     from gorilla.data.records import ApiEntry
     from gorilla.retrieval.base import Corpus, normalize_call
@@ -271,22 +282,19 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
     matcher = StrictMatcher(entries)
     bm25 = BM25Retriever(Corpus(hub, Path("api.jsonl"), entries)) if cfg.roundtrip_k and entries else None
     dups, seen_seeds = NearDuplicates(cfg.near_dup), NearDuplicates(cfg.near_dup)
-    for s in seeds:
-        for t in s.instructions:
-            seen_seeds.add_if_new(t)
+    for t in (t for s in seeds for t in s.instructions):
+        seen_seeds.add_if_new(t)
     dropped = dict.fromkeys(FILTERS, 0)
-    pairs, candidates = [], 0
-    for i, api in enumerate(db):
-        key = call_key(hub, api["api_call"]) or api["api_call"]
-        requests = parse_requests(texts.get(key, ""))[: cfg.per_api]
-        candidates += len(requests)
-        if not requests:
+    kept: list[tuple[int, str]] = []
+    for i in sorted(requests):
+        api = db[i]
+        if not requests[i]:
             dropped["unparsed"] += 1
             continue
         names = forbidden_names(hub, api)
         # the pair must teach a Python call that the strict scorer maps back to this very entry
         own_call = parse_call(api["api_call"]) is not None and i in matcher.match(api["api_call"])[0]
-        for text in requests:
+        for text in requests[i]:
             n_words = len(text.split())
             if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:
                 dropped["length"] += 1
@@ -302,10 +310,11 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
             elif not dups.add_if_new(text):
                 dropped["near_duplicate"] += 1
             else:
-                pairs.append(make_pair(text, api))
-    counts = {"apis": len(db), "apis_with_pairs": len({p["api_call"] for p in pairs}), "candidates": candidates,
-              "kept": len(pairs), "dropped": dropped, "config": asdict(cfg)}
-    return pairs, counts
+                kept.append((i, text))
+    counts = {"apis": len(requests), "apis_with_pairs": len({db[i]["api_call"] for i, _ in kept}),
+              "candidates": sum(map(len, requests.values())), "kept": len(kept), "dropped": dropped,
+              "config": asdict(cfg)}
+    return kept, counts
 
 
 def teacher_id(spec: str, model: str | None = None) -> str:

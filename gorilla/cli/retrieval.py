@@ -20,7 +20,7 @@ DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text 
                                                "rich, full, all (default: full for the dense part; all for bm25).",
                                                show_default=False)]
 Tasks = Annotated[str | None, typer.Option("--tasks", help="Task glossary (JSON: domain -> one sentence) for the "
-                                           "fusion vote; default: apibench/tasks/<hub>.json where it exists; none: "
+                                           "fusion vote; default: gorilla/resources/tasks/<hub>.json where it exists; none: "
                                            "off.", show_default=False)]
 Cache = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
                                             show_default=False)]
@@ -172,7 +172,7 @@ def eval_retrieval(
 
 @index_app.command("finetune")
 def finetune_cmd(
-    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")],
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all (pooled).")] = "all",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the fine-tuned model (default: "
                                              "<cache>/embedders/minilm-apibench, which then becomes the default "
                                              "embedder).", show_default=False)] = None,
@@ -184,28 +184,34 @@ def finetune_cmd(
     doc_fields: DocFields = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Fine-tune the embedder contrastively on the hub's train pairs (instruction -> API doc).
+    """Fine-tune the embedder contrastively on solved requests (instruction -> API doc), hubs pooled.
 
-    Same-API pairs in a batch are not treated as negatives. Without --out the result becomes the default
-    embedder (measured better on all three hubs: eval/results/retrieval.md); with --out use it via --embedder.
+    Pairs: torchhub_train.json and the instructions shipped for Hugging Face and TF Hub, plus --train-file
+    (which needs a single --hub). Same-API pairs in a batch are not negatives. Without --out the result
+    becomes the default embedder; with --out use it via --embedder.
 
-    Example: gorilla index finetune --hub torchhub
+    Example: gorilla index finetune --hub all
     """
-    from gorilla.data import ApiBenchPaths, load_eval, normalize_hub
+    from gorilla.data import HUBS, ApiBenchPaths, load_examples, normalize_hub
     from gorilla.errors import GorillaError
     from gorilla.retrieval import Corpus, default_train_files
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
     from gorilla.retrieval.embedder import finetuned_path
     from gorilla.retrieval.finetune import FinetuneConfig, finetune
 
-    h = normalize_hub(hub)
+    hubs = list(HUBS) if hub == "all" else [normalize_hub(hub)]
+    if train_file and len(hubs) > 1:
+        raise GorillaError("--train-file needs one --hub: its calls belong to one database")
     paths = ApiBenchPaths.resolve(data_dir)
-    files = default_train_files(paths, h) + list(train_file or [])
-    if not files:
-        raise GorillaError(f"no train pairs for {h}: pass --train-file (e.g. self-instruct output)")
-    pairs = [p for f in files for p in load_eval(f)]
+    sources = []
+    for h in hubs:
+        files = default_train_files(paths, h) + list(train_file or [])
+        if files:
+            sources.append((Corpus.load(h, paths.api_db(h)), [ex for f in files for ex in load_examples(f)]))
+    if not sources:
+        raise GorillaError(f"no train pairs for {hub}: pass --train-file (e.g. self-instruct output)")
     cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, doc_fields=doc_fields or DEFAULT_DOC_FIELDS)
     out = out or finetuned_path()
-    log = finetune(Corpus.load(h, paths.api_db(h)), pairs, out, embedder or "all-MiniLM-L6-v2", cfg)
+    log = finetune(sources, out, embedder or "all-MiniLM-L6-v2", cfg)
     print(json.dumps(log, indent=2))
-    print(f"saved to {out}; measure it: gorilla eval retrieval --hub {h} -r dense --embedder {out}")
+    print(f"saved to {out}; measure it: gorilla eval retrieval --hub all --embedder {out}")

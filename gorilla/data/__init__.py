@@ -6,13 +6,14 @@ from gorilla.data.paths import ApiBenchPaths, resolve_data_dir
 from gorilla.data.records import (
     ApiEntry,
     EvalPair,
+    Example,
     Question,
     Response,
     load_api_db,
     load_eval,
+    load_examples,
     load_questions,
     load_responses,
-    load_train,
     normalize_call,
 )
 
@@ -20,6 +21,6 @@ __all__ = [
     "HUBS", "EVAL_FILES", "hub_from_filename", "normalize_hub",
     "normalize_call", "read_json", "read_jsonl", "write_jsonl", "atomic_write",
     "ApiBenchPaths", "resolve_data_dir",
-    "ApiEntry", "EvalPair", "Question", "Response",
-    "load_api_db", "load_eval", "load_train", "load_questions", "load_responses",
+    "ApiEntry", "EvalPair", "Example", "Question", "Response",
+    "load_api_db", "load_eval", "load_examples", "load_questions", "load_responses",
 ]

@@ -10,6 +10,7 @@ from gorilla.data.hubs import EVAL_FILES, TRAIN_FILES
 from gorilla.errors import GorillaError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"  # package data: shipped instructions, glossaries
 DEV_DATA = REPO_ROOT.parent / "shared" / "apibench"
 QUESTION_KINDS = ("0_shot", "bm25", "gpt_index", "oracle")
 

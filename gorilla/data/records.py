@@ -120,20 +120,42 @@ def load_api_db(path: str | Path) -> list[ApiEntry]:
     return [ApiEntry.from_dict(obj, path, line) for line, obj in read_jsonl(path)]
 
 
+def _pair(obj: dict[str, Any], path: Path, line: int) -> EvalPair:
+    data = _get(obj, "api_data", dict, path, line)
+    return EvalPair(code=_get(obj, "code", str, path, line, required=False, default=""),
+                    api_call=_get(obj, "api_call", str, path, line, required=False, default=""),
+                    provider=_stringify(obj.get("provider")),
+                    api_data=ApiEntry.from_dict(data, path, line, prefix="api_data."))
+
+
 def load_eval(path: str | Path) -> list[EvalPair]:
     """Eval or train pairs, in file order (line i answers question_id i+1)."""
     path = Path(path)
-    pairs = []
+    return [_pair(obj, path, line) for line, obj in read_jsonl(path)]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A solved request: what a user asked and the API call that answers it (memory and fine-tuning data)."""
+
+    instruction: str
+    api_call: str
+    domain: str = ""
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    """Solved requests from either format: our instruction lines (`instruction`, `api_call`, `domain`,
+    `api_index`; gorilla/resources/instructions) or upstream train/eval pairs (`code`, `api_data`)."""
+    path = Path(path)
+    out = []
     for line, obj in read_jsonl(path):
-        data = _get(obj, "api_data", dict, path, line)
-        pairs.append(EvalPair(code=_get(obj, "code", str, path, line, required=False, default=""),
-                              api_call=_get(obj, "api_call", str, path, line, required=False, default=""),
-                              provider=_stringify(obj.get("provider")),
-                              api_data=ApiEntry.from_dict(data, path, line, prefix="api_data.")))
-    return pairs
-
-
-load_train = load_eval
+        if "instruction" in obj:
+            out.append(Example(_get(obj, "instruction", str, path, line), _get(obj, "api_call", str, path, line),
+                               _get(obj, "domain", str, path, line, required=False, default="")))
+            continue
+        pair = _pair(obj, path, line)
+        out.append(Example(pair.instruction, pair.api_data.api_call or pair.api_call, pair.domain))
+    return out
 
 
 def load_questions(path: str | Path) -> list[Question]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gorilla.data import ApiBenchPaths, normalize_hub
+from gorilla.data.paths import RESOURCES
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
@@ -28,14 +29,15 @@ __all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "get_retriever", "default
 
 
 def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
-    """The hub's upstream train split if it has one (only torchhub does)."""
-    return [p for p in [paths.train(hub)] if p.exists()]
+    """The hub's upstream train split if it has one (only torchhub does) and the instructions we ship for it
+    (gorilla/resources/instructions/<hub>.jsonl: Hugging Face and TF Hub; their card says how they were made)."""
+    return [p for p in [paths.train(hub), RESOURCES / "instructions" / f"{hub}.jsonl"] if p.exists()]
 
 
 def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
                   train_files: Sequence[Path] = (), cache: Path | None = None, doc_fields: str | None = None,
                   on_stale: str = "rebuild", corpus: Corpus | None = None,
-                  tasks: str | Path | None = None) -> Retriever:
+                  tasks: str | Path | None = None, head: bool = True) -> Retriever:
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
 
     name: one of RETRIEVERS, or "best"/None for the measured default. embedder: sentence-transformers
@@ -44,15 +46,18 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
     the example memory, added to the hub's upstream train split. on_stale: "rebuild" or "error".
     corpus: an already-loaded database (tests use a fixture DB); default: the hub's API database.
     tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
+    head: mix the task head (taskhead.py) into fusion's domain vote.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
     from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
     from gorilla.retrieval.dense import DenseRetriever
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
     from gorilla.retrieval.domains import VOTE_VIEWS, DomainFirstRetriever, DomainVoteRetriever
+    from gorilla.retrieval.embedder import embedder_identity
     from gorilla.retrieval.examples import ExampleRetriever
     from gorilla.retrieval.hybrid import HybridRetriever
     from gorilla.retrieval.oracle import OracleRetriever
+    from gorilla.retrieval.taskhead import load_or_train
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
     hub = normalize_hub(hub)
@@ -88,6 +93,10 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
         if glossary := glossary_path(corpus.hub, tasks):
             views.append(TaskView(corpus, glossary, embedder, cache, on_stale))
         vote = DomainVoteRetriever(corpus, d, m, views=views)
+        if head:
+            sources = (m.sources if m else {corpus.path.name: corpus.sha256}) | {"views": ",".join((fields, *VOTE_VIEWS))}
+            vote.head = load_or_train(corpus.hub, embedder_identity(embedder), sources, vote.labelled_vectors,
+                                      vote.n_domains, cache)
         parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (vote, 1.0)] + ([(m, 1.0)] if m else [])
         return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
     if name == "oracle":

@@ -10,7 +10,8 @@ nearest neighbours decide. The extra views (VOTE_VIEWS: the doc's description al
 label, the two together) let a query that matches one part of a doc well be heard, where the full
 text dilutes it; chosen on the dev halves: TF Hub and Hugging Face gained on both halves, torchhub
 was unchanged (eval/results/retrieval.md). Where the hub has a task glossary (tasks.py), its sentence
-for each domain is one more view.
+for each domain is one more view. A task head (taskhead.py), trained on every labelled text the vote
+hears, is mixed into the share where the retriever was built with one.
 
 `DomainFirstRetriever` is the two-stage default: the vote picks the domain, a fused ranking orders
 the entries inside it (then the rest), so bm25 or dense cannot overrule a clear vote at rank 1.
@@ -25,6 +26,7 @@ import numpy as np
 from gorilla.retrieval.base import Corpus, Retriever
 from gorilla.retrieval.dense import DenseRetriever
 from gorilla.retrieval.examples import ExampleRetriever
+from gorilla.retrieval.taskhead import WEIGHT, TaskHead
 
 TEMPERATURE = 0.02
 VOTE_VIEWS = ("rich", "description", "short")  # doc presets that vote beside the dense index's own text
@@ -42,7 +44,23 @@ class DomainVoteRetriever(Retriever):
         first_entry = {int(g): i for i, g in reversed(list(enumerate(corpus.groups)))}
         self.group_domain = np.array([self.entry_domain[first_entry[g]] for g in range(len(first_entry))])
         self.n_domains = len(names)
+        self.head: TaskHead | None = None
+        self.head_weight = WEIGHT
         self._last: tuple[str, np.ndarray] | None = None
+
+    def labelled_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every text the vote hears, as (vectors, domain ids): each doc view's non-blank entries, and the
+        example memory's solved instructions. The task head's training rows."""
+        xs, ys = [], []
+        for v in self.views:
+            if isinstance(v, DenseRetriever):
+                keep = ~v.blank
+                xs.append(v.index.reconstruct_n(0, v.index.ntotal)[keep])
+                ys.append(self.entry_domain[keep])
+        if self.examples is not None:
+            xs.append(self.examples.index.reconstruct_n(0, self.examples.index.ntotal))
+            ys.append(self.group_domain[self.examples.example_groups])
+        return np.concatenate(xs), np.concatenate(ys)
 
     def share(self, query: str) -> np.ndarray:
         """Each domain's share of the neighbours' vote (sums to 1), remembered for the query asked last."""
@@ -57,6 +75,9 @@ class DomainVoteRetriever(Retriever):
         s, d = np.concatenate(votes_sims), np.concatenate(votes_domains)
         w = np.exp((s - s.max()) / self.temperature)
         share = np.bincount(d, weights=w, minlength=self.n_domains) / w.sum()
+        if self.head is not None:
+            p = self.head.probs(self.dense.model.encode_query(query))
+            share = (1 - self.head_weight) * share + self.head_weight * p
         self._last = (query, share)
         return share
 

@@ -2,7 +2,7 @@
 
 A user's request usually reads like an earlier request far more than like an API's documentation,
 so the nearest solved instructions are strong evidence. Only train files are indexed (never an
-eval split). Each example votes, with its cosine similarity, for the database entries that share
+eval split): upstream's torchhub_train.json and the instructions shipped in gorilla/resources/instructions. Each example votes, with its cosine similarity, for the database entries that share
 its api_call; examples whose call is not in the database cannot vote and are counted in `unmapped`.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gorilla.data import EvalPair, load_eval
+from gorilla.data import Example, load_examples
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Retriever, file_sha256, normalize_call
 from gorilla.retrieval.dense import embedded_index, knn
@@ -30,17 +30,17 @@ class ExampleRetriever(Retriever):
         if not train_files:
             raise GorillaError(f"no train examples for {corpus.hub}: pass train files (e.g. self-instruct output)")
         self.corpus, self.k_neighbours = corpus, neighbours
-        pairs: list[EvalPair] = [p for f in train_files for p in load_eval(f)]
-        groups = [corpus.call_to_group.get(normalize_call(p.api_data.api_call or p.api_call), -1) for p in pairs]
+        pairs: list[Example] = [p for f in train_files for p in load_examples(f)]
+        groups = [corpus.call_to_group.get(normalize_call(p.api_call), -1) for p in pairs]
         self.unmapped = sum(g < 0 for g in groups)
         pairs = [p for p, g in zip(pairs, groups, strict=True) if g >= 0]
         self.example_groups = np.array([g for g in groups if g >= 0], dtype=np.int64)
         if not pairs:
             raise GorillaError(f"none of the train examples' api_calls are in the {corpus.hub} API database")
         self.instructions = [p.instruction for p in pairs]
-        sources = {Path(f).name: file_sha256(f) for f in train_files} | {corpus.path.name: corpus.sha256}
-        variant = hashlib.sha256("\n".join(sorted(sources.values())).encode()).hexdigest()[:10]
-        self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, sources, variant,
+        self.sources = {Path(f).name: file_sha256(f) for f in train_files} | {corpus.path.name: corpus.sha256}
+        variant = hashlib.sha256("\n".join(sorted(self.sources.values())).encode()).hexdigest()[:10]
+        self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, self.sources, variant,
                                                 embedder, cache, on_stale)
 
     def neighbours(self, query: str) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ wav2vec2 and word error rates. A glossary (`{"<domain>": "Transcribe spoken audi
 (speech-to-text)."}`) puts the task in plain words beside its label, and the domain vote hears it
 once per entry of that domain, like any other doc text (DomainVoteRetriever's views).
 
-Default glossaries live in `apibench/tasks/<hub>.json`; a hub without one votes without it. Only
+Default glossaries live in `gorilla/resources/tasks/<hub>.json`; a hub without one votes without it. Only
 Hugging Face ships one (domain@1 0.6345 -> 0.6553, both halves gained); on TF Hub and torchhub a
 glossary did not gain on the dev halves (eval/results/retrieval.md, "Task glossary").
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gorilla.data.paths import REPO_ROOT
+from gorilla.data.paths import RESOURCES
 from gorilla.errors import GorillaError, InputError
 from gorilla.retrieval.base import Corpus, Retriever, file_sha256
 from gorilla.retrieval.dense import cosines, embedded_index
 
-TASKS_DIR = REPO_ROOT / "apibench" / "tasks"
+TASKS_DIR = RESOURCES / "tasks"
 NO_TASKS = "none"
 
 
