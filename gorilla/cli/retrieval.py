@@ -174,8 +174,8 @@ def eval_retrieval(
 def finetune_cmd(
     hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all (pooled).")] = "all",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the fine-tuned model (default: "
-                                             "<cache>/embedders/minilm-apibench, which then becomes the default "
-                                             "embedder).", show_default=False)] = None,
+                                             "<cache>/embedders/minilm-apibench; use it with --embedder).",
+                                             show_default=False)] = None,
     embedder: Embedder = None,
     train_file: TrainFiles = None,
     epochs: Annotated[int, typer.Option(help="Passes over the train pairs.")] = 1,
@@ -187,8 +187,8 @@ def finetune_cmd(
     """Fine-tune the embedder contrastively on solved requests (instruction -> API doc), hubs pooled.
 
     Pairs: torchhub_train.json and the instructions shipped for Hugging Face and TF Hub, plus --train-file
-    (which needs a single --hub). Same-API pairs in a batch are not negatives. Without --out the result
-    becomes the default embedder; with --out use it via --embedder.
+    (which needs a single --hub). Same-API pairs in a batch are not negatives. Use the result with
+    --embedder (the default stays the packaged MiniLM: a fresh install's figures must not depend on this step).
 
     Example: gorilla index finetune --hub all
     """

@@ -1,5 +1,7 @@
-"""Sentence embedders, offline: any local path or cached HF id; by default our fine-tuned MiniLM if
-`gorilla index finetune` has written it to the cache, else the packaged all-MiniLM-L6-v2."""
+"""Sentence embedders, offline: any local path or cached HF id; by default the packaged all-MiniLM-L6-v2.
+
+A fine-tuned embedder (`gorilla index finetune`) is used only when asked for with --embedder: what a
+fresh install measures must not change with what an earlier run left in the cache."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ FINETUNED = "minilm-apibench"
 
 
 def finetuned_path() -> Path:
-    """Where `gorilla index finetune` puts the embedder that then becomes the default."""
+    """Where `gorilla index finetune` puts its embedder unless told otherwise (`--embedder` this path to use it)."""
     return cache_dir() / "embedders" / FINETUNED
 
 
@@ -32,10 +34,7 @@ def default_embedder_path() -> Path:
 
 
 def resolve_embedder(name: str | None) -> tuple[str, str | Path]:
-    """(display name, what to load). None: the fine-tuned default if built (measured better on all three
-    hubs, eval/results/retrieval.md), else the packaged model; its name forces the packaged one."""
-    if not name and (finetuned_path() / "modules.json").is_file():
-        return str(finetuned_path()), finetuned_path()
+    """(display name, what to load). None or the packaged model's name: the packaged model."""
     if name in (None, "", DEFAULT_EMBEDDER, f"sentence-transformers/{DEFAULT_EMBEDDER}"):
         return DEFAULT_EMBEDDER, default_embedder_path()
     path = Path(name).expanduser()
