@@ -10,7 +10,10 @@ and the answer follows Gorilla's marker format:
 
     <<<domain>>>: ... <<<api_call>>>: ... <<<api_provider>>>: ... <<<explanation>>>: ... <<<code>>>: ...
 
-Keeping both in this module is what stops training and inference from drifting apart.
+Keeping both in this module is what stops training and inference from drifting apart. It also
+holds the other texts a model reads or writes: the chat messages sent to OpenAI-compatible
+endpoints, the `code` field of train/eval records (and reading the instruction back out of it),
+and the self-instruct teacher's prompt and the parser of its numbered list.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 FIELDS = ("domain", "api_call", "api_provider", "explanation", "code")
 INSTRUCTION_TAG = "###Instruction:"
@@ -50,9 +53,31 @@ def build_prompt(instruction: str, docs: Sequence[str] = ()) -> str:
     return "\n".join(parts)
 
 
-def chat_messages(instruction: str, docs: Sequence[str] = ()) -> list[dict[str, str]]:
-    """The same prompt for chat endpoints (OpenAI-compatible servers)."""
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": build_prompt(instruction, docs)}]
+def chat_messages(prompt: str) -> list[dict[str, str]]:
+    """A built prompt as chat messages, so a chat endpoint reads the very text a local model would."""
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+
+
+def record_code(instruction: str, answer: str) -> str:
+    """The `code` field of a train/eval record (upstream's format); `instruction_of` reads it back."""
+    return f"{INSTRUCTION_TAG} {instruction}\n{OUTPUT_TAG} {answer}"
+
+
+# Tolerant of the spacing upstream's files use around the tags (`### Instruction:`, `###Output:`).
+_EVAL_INSTRUCTION = re.compile(r"###\s*Instruction:\s*(.*?)\s*###\s*Output:", re.S)
+_TRAIN_INSTRUCTION = re.compile(r"""^\{\s*['"]Instruction['"]\s*:\s*(.*?),\s*['"]Output['"]\s*:""", re.S)
+
+
+def instruction_of(code: str) -> str:
+    """The user's instruction inside a train/eval record's `code` (or a prompt from `build_prompt`).
+
+    Eval files write `###Instruction: ... ###Output: ...`; torchhub_train.json writes
+    `{'Instruction': ..., 'Output': {...}}` (not valid Python or JSON, hence the regexes).
+    """
+    for pattern in (_EVAL_INSTRUCTION, _TRAIN_INSTRUCTION):
+        if m := pattern.search(code):
+            return m.group(1).strip().strip("'\"").strip()
+    return code.strip()
 
 
 def format_answer(domain: str, api_call: str, api_provider: str, explanation: str = "", code: str = "") -> str:
@@ -70,10 +95,12 @@ class ParsedAnswer:
     api_call_from_field: bool = False  # False when the call was guessed from free text
 
     def __getitem__(self, key: str) -> str:
+        """A field's text, "" when the model did not write it."""
         return self.fields.get(key, "")
 
     @property
     def api_call(self) -> str:
+        """The call, "" when none was found (callers score or ground it without a KeyError)."""
         return self.fields.get("api_call", "")
 
 
@@ -117,6 +144,7 @@ def parse_answer(text: str) -> ParsedAnswer:
 
 
 def _as_dict(text: str) -> dict | None:
+    """The `{...}` in the text as a dict (torchhub's answer format), parsed without running anything."""
     s = text.strip()
     start, end = s.find("{"), s.rfind("}")
     if start < 0 or end <= start:
@@ -173,3 +201,56 @@ def clean_call(call: str) -> str:
     if m := _CALL.search(call):
         call = _balanced_from(call, m.start())
     return call.strip()
+
+
+# --- self-instruct: the teacher's prompt and the list it writes -------------------------------
+
+TEACHER_HEADER = (
+    "Below, each API is followed by requests that real users typed when they needed it. A request describes "
+    "the user's own task and data in plain words. It never names the API, the model, its architecture or "
+    "its repository. Write {n} new, varied requests for the last API.\n"
+)
+# The teacher has finished its list when it starts another API or leaves a gap.
+TEACHER_STOP = ("\nAPI:", "\n\n\n")
+TEACHER_DOC_FIELDS = ("domain", "functionality", "api_call", "description")
+
+
+class TeacherSeed(Protocol):
+    """A hand-written example shown to the teacher (`gorilla.apibench.selfinstruct.Seed` is one)."""
+
+    @property
+    def api(self) -> Mapping[str, Any]: ...
+
+    @property
+    def instructions(self) -> Sequence[str]: ...
+
+
+def teacher_doc(api: Mapping[str, Any], max_description: int = 300) -> str:
+    """The API as the teacher sees it: what it does, not how it is installed (long text costs tokens)."""
+    doc = {k: api[k] for k in TEACHER_DOC_FIELDS if api.get(k)}
+    if len(doc.get("description", "")) > max_description:
+        doc["description"] = doc["description"][:max_description].rsplit(" ", 1)[0] + "..."
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def teacher_prompt(api: Mapping[str, Any], seeds: Sequence[TeacherSeed], n: int) -> str:
+    """Few-shot: each seed API with its requests, then `api` and `1.`, so the teacher continues the list."""
+    parts = [TEACHER_HEADER.format(n=n)]
+    for s in seeds:
+        numbered = "\n".join(f"{i}. {t}" for i, t in enumerate(s.instructions, 1))
+        parts.append(f"API: {teacher_doc(s.api)}\nRequests:\n{numbered}\n")
+    parts.append(f"API: {teacher_doc(api)}\nRequests:\n1.")
+    return "\n".join(parts)
+
+
+_NUMBERED = re.compile(r"(?:^|\n)\s*\d{1,2}[.)]\s*")
+
+
+def parse_requests(text: str) -> list[str]:
+    """The numbered list the teacher continued (its output starts right after `1.`), one line per request."""
+    out = []
+    for item in _NUMBERED.split("1. " + text.strip()):
+        line = " ".join(item.split("\n\n")[0].split()).strip().strip('"').strip()
+        if line:
+            out.append(line)
+    return out

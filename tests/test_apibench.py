@@ -14,6 +14,7 @@ from gorilla.apibench.calls import call_key, parse_call
 from gorilla.apibench.diff import diff, render
 from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import SourceError
+from gorilla.prompting import instruction_of, teacher_prompt
 from gorilla.scoring.strict import parse_call as strict_parse
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
@@ -199,6 +200,7 @@ def test_selfinstruct_filters():
     assert counts["kept"] == 2 and counts["candidates"] == 8
     code = pairs[0]["code"]
     assert code.startswith("###Instruction: Sort my holiday photos") and "\n###Output: <<<domain>>>: Classification" in code
+    assert instruction_of(code) == "Sort my holiday photos by what animal is in them"
     assert "<<<api_call>>>: torch.hub.load(repo_or_dir='lab/zoo', model='netv0x', pretrained=True)" in code
 
 
@@ -236,7 +238,7 @@ def test_selfinstruct_resumes_and_is_deterministic(tiny, tmp_path):
     never = Counting(tiny, fail_after=0)  # all done: the teacher is not even loaded
     assert selfinstruct.generate(db, "torchhub", lambda: never, "tiny", seeds, raw, cfg) == texts
     assert texts == fresh and all(isinstance(t, str) and t for t in texts.values())
-    prompt = selfinstruct.teacher_prompt(db[0], selfinstruct.pick_seeds(seeds, "k", 3, 0), 10)
+    prompt = teacher_prompt(db[0], selfinstruct.pick_seeds(seeds, "k", 3, 0), 10)
     assert prompt.count("API: ") == 4 and prompt.endswith("Requests:\n1.") and "Write 10 new" in prompt
 
 

@@ -86,7 +86,8 @@ def test_is_a_backend_and_sends_the_shared_prompt(scripted):
     path, headers, body = srv.requests[0]
     assert path == "/v1/chat/completions"
     assert headers["Authorization"] == "Bearer sk-test"
-    assert body["messages"] == chat_messages("classify birds", ["{\"api_call\": \"f()\"}"])
+    assert body["messages"] == chat_messages(prompt)
+    assert body["messages"][1]["content"] == prompt and "Gorilla" in body["messages"][0]["content"]
     assert (body["model"], body["max_tokens"], body["temperature"], body["stop"]) == ("m", 7, 0.0, ["###"])
 
 

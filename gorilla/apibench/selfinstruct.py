@@ -4,6 +4,7 @@ For each API the teacher sees 3 of the hub's 6 hand-written seeds (API record + 
 never name it) and the API's own record, and continues a numbered list of 10 requests. Raw teacher
 text is appended to `teacher.jsonl` as it comes, so a crash resumes where it stopped; filtering is
 a pure function of that file and the database, so a fixed seed and teacher give the same pairs.
+The teacher's prompt, its stop strings and the parser of its list are `gorilla.prompting`'s.
 """
 
 from __future__ import annotations
@@ -23,17 +24,10 @@ from gorilla.apibench.calls import call_key
 from gorilla.data.paths import REPO_ROOT
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
-from gorilla.prompting import INSTRUCTION_TAG, OUTPUT_TAG, format_answer
+from gorilla.prompting import TEACHER_STOP, format_answer, parse_requests, record_code, teacher_prompt
 
 SEEDS_DIR = REPO_ROOT / "apibench" / "seeds"
 FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "off_topic", "near_duplicate")
-
-TEACHER_HEADER = (
-    "Below, each API is followed by requests that real users typed when they needed it. A request describes "
-    "the user's own task and data in plain words. It never names the API, the model, its architecture or "
-    "its repository. Write {n} new, varied requests for the last API.\n"
-)
-TEACHER_STOP = ("\nAPI:", "\n\n\n")
 
 
 @dataclass(frozen=True)
@@ -75,36 +69,9 @@ def load_seeds(hub: str, path: Path | None = None) -> list[Seed]:
     return seeds
 
 
-def _compact(api: dict[str, Any]) -> str:
-    keep = ("domain", "functionality", "api_call", "description")
-    doc = {k: api[k] for k in keep if api.get(k)}
-    if len(doc.get("description", "")) > 300:
-        doc["description"] = doc["description"][:300].rsplit(" ", 1)[0] + "..."
-    return json.dumps(doc, ensure_ascii=False)
-
-
-def teacher_prompt(api: dict[str, Any], seeds: Sequence[Seed], n: int) -> str:
-    parts = [TEACHER_HEADER.format(n=n)]
-    for s in seeds:
-        parts.append(f"API: {_compact(s.api)}\nRequests:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(s.instructions, 1)) + "\n")
-    parts.append(f"API: {_compact(api)}\nRequests:\n1.")
-    return "\n".join(parts)
-
-
 def pick_seeds(seeds: Sequence[Seed], key: str, k: int, seed: int) -> list[Seed]:
     """k seeds chosen by (seed, API key) alone, so order of work and resumption never change them."""
     return random.Random(f"{seed}:{key}").sample(list(seeds), k)
-
-
-def parse_requests(text: str) -> list[str]:
-    """The numbered list the teacher continued (its output starts right after `1.`)."""
-    items = re.split(r"(?:^|\n)\s*\d{1,2}[.)]\s*", "1. " + text.strip())
-    out = []
-    for item in items:
-        line = " ".join(item.split("\n\n")[0].split()).strip().strip('"').strip()
-        if line:
-            out.append(line)
-    return out
 
 
 def _norm(text: str) -> str:
@@ -180,7 +147,7 @@ def make_pair(instruction: str, api: dict[str, Any]) -> dict[str, Any]:
     """A pair in upstream's train format; the answer in the one shared format (`gorilla.prompting`)."""
     answer = format_answer(api["domain"], api["api_call"], str(api.get("framework", "")),
                            _first_sentence(api.get("description", "")), _code(api))
-    return {"code": f"{INSTRUCTION_TAG} {instruction}\n{OUTPUT_TAG} {answer}", "api_call": api["api_call"],
+    return {"code": record_code(instruction, answer), "api_call": api["api_call"],
             "provider": str(api.get("framework", "")), "api_data": api}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from gorilla.data.jsonl import read_jsonl
 from gorilla.errors import InputError
+from gorilla.prompting import instruction_of
 
 API_FIELDS = ("domain", "framework", "functionality", "api_name", "api_call", "api_arguments",
               "python_environment_requirements", "example_code", "performance", "description")
@@ -60,22 +61,6 @@ class ApiEntry:
 
 def _stringify(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
-
-
-_EVAL_INSTRUCTION = re.compile(r"###\s*Instruction:\s*(.*?)\s*###\s*Output:", re.S)
-_TRAIN_INSTRUCTION = re.compile(r"""^\{\s*['"]Instruction['"]\s*:\s*(.*?),\s*['"]Output['"]\s*:""", re.S)
-
-
-def instruction_of(code: str) -> str:
-    """The user's instruction inside a train/eval record's `code`.
-
-    Eval files write `###Instruction: ... ###Output: ...`; torchhub_train.json writes
-    `{'Instruction': ..., 'Output': {...}}` (not valid Python or JSON, hence the regexes).
-    """
-    for pattern in (_EVAL_INSTRUCTION, _TRAIN_INSTRUCTION):
-        if m := pattern.search(code):
-            return m.group(1).strip().strip("'\"").strip()
-    return code.strip()
 
 
 @dataclass(frozen=True)

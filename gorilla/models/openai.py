@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from gorilla.errors import GorillaError
-from gorilla.prompting import FIELDS, SYSTEM
+from gorilla.prompting import FIELDS, chat_messages
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MODES = ("chat", "completions")
@@ -39,7 +39,7 @@ class OpenAIConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = None  # None: the endpoint's only model, from GET /models
     api_key: str | None = None
-    mode: str = "chat"  # chat: /chat/completions with chat_messages; completions: /completions with the raw prompt
+    mode: str = "chat"  # chat: /chat/completions with prompting.chat_messages; completions: /completions with the raw prompt
     timeout_s: float = 120.0
     max_retries: int = 5
     backoff_s: float = 0.5  # first retry delay; doubles each attempt, with jitter
@@ -129,8 +129,7 @@ class OpenAIBackend:
         if stop:
             body["stop"] = list(stop)
         if self.config.mode == "chat":
-            # chat_messages(instruction, docs) == this with prompt = build_prompt(instruction, docs)
-            body["messages"] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+            body["messages"] = chat_messages(prompt)
         else:
             body["prompt"] = prompt
         if calls is not None:

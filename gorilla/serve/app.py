@@ -34,9 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gorilla.data.records import instruction_of
 from gorilla.errors import GorillaError
-from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG
+from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, instruction_of
 
 log = logging.getLogger("gorilla.serve")
 
