@@ -9,7 +9,7 @@ import pytest
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend
-from gorilla.models.constrained import build_trie, call_tokens
+from gorilla.models.constrained import build_trie
 from gorilla.models.local import LocalBackend
 from gorilla.models.tiny import tiny_llama
 from gorilla.prompting import STOP, build_prompt, parse_answer
@@ -89,9 +89,13 @@ def test_trie_tokenises_calls_as_written_after_the_marker(tiny):
     tok = tiny.tokenizer
     call = "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)"
     in_context = tok.encode(f"<<<api_call>>>: {call}", add_special_tokens=False)
-    assert in_context[-len(call_tokens(tok, call)):] == call_tokens(tok, call)
     trie = build_trie(tok, [call, call])
-    assert trie.depth == len(call_tokens(tok, call))
+    node, path = trie, []
+    while node.children:  # one call (given twice): a single path from the root to a terminal
+        (token, node), = node.children.items()
+        path.append(token)
+    assert node.terminal and trie.depth == len(path)
+    assert in_context[-len(path):] == path
 
 
 def test_unreadable_model_path_is_one_line_error(tmp_path):

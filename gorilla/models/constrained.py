@@ -33,15 +33,12 @@ class Trie:
 
     @property
     def depth(self) -> int:
+        """Tokens in the longest call: the room the domain field must leave for it."""
         return 1 + max((c.depth for c in self.children.values()), default=0) if self.children else 0
 
 
-def call_tokens(tokenizer: Any, call: str) -> list[int]:
-    """A call as the model writes it after `<<<api_call>>>:` (leading space included)."""
-    return tokenizer.encode(" " + call.strip(), add_special_tokens=False)
-
-
 def build_trie(tokenizer: Any, calls: Sequence[str]) -> Trie:
+    """The calls tokenised as the model writes them after `<<<api_call>>>:` (leading space included)."""
     root = Trie()
     for ids in tokenizer([" " + c.strip() for c in dict.fromkeys(calls)], add_special_tokens=False)["input_ids"]:
         node = root
@@ -66,6 +63,7 @@ _TRIES: dict[tuple[int, tuple[str, ...]], Trie] = {}
 
 
 def vocab_for(tokenizer: Any) -> Vocab:
+    """Cached: decoding the whole vocabulary once per tokenizer, not once per batch."""
     if id(tokenizer) not in _VOCABS:
         _VOCABS[id(tokenizer)] = (tokenizer, Vocab(tokenizer))  # keep the tokenizer alive so its id stays unique
     return _VOCABS[id(tokenizer)][1]
@@ -94,6 +92,7 @@ class Row:
 
     @property
     def stage(self) -> str:
+        """The kind of step the row is in ("mark", "domain", "call" or "tail")."""
         return STEPS[self.step][0]
 
 
@@ -119,6 +118,7 @@ class CallConstraint:
                      for t in self.tries]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """transformers' hook: read the token each row just wrote, then mask what each row may not write."""
         import torch
 
         written = input_ids.shape[1] - self.prompt_len
@@ -151,6 +151,7 @@ class CallConstraint:
         return None
 
     def _advance(self, r: int) -> None:
+        """Row r moves to the next step of STEPS, with that step's marker spellings or trie root."""
         row = self.rows[r]
         row.step += 1
         kind, text = STEPS[row.step]
@@ -158,6 +159,8 @@ class CallConstraint:
         row.node = self.tries[r] if kind == "call" else None
 
     def _allowed(self, r: int, row: Row, logits: Any, written: int) -> list[int] | None:
+        """The tokens row r may write next, or None when it runs free (closing the domain field first
+        if the model wants to leave it or its room is used up)."""
         if row.stage == "domain" and (int(logits.argmax()) in self.vocab.enders or row.count >= MAX_DOMAIN_TOKENS
                                       or written >= self.max_new_tokens - self.reserve):
             self._advance(r)  # the model wants to end the field (or has used its room): the marker comes next
@@ -171,6 +174,7 @@ class CallConstraint:
         return None
 
     def consume(self, r: int, token: int) -> None:
+        """Row r wrote `token`: walk its trie, its pending marker, or count its domain field."""
         row = self.rows[r]
         if row.stage == "domain":
             row.count += 1
@@ -197,6 +201,7 @@ class StopOnStrings:
         self.tail = max(len(tokenizer.encode(s, add_special_tokens=False)) for s in stop) + 2
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """Per row: True once a stop string is in its last few tokens (decoding only the tail is cheap)."""
         import torch
 
         new = input_ids[:, self.prompt_len:][:, -self.tail:]
