@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.errors import GorillaError
+from gorilla.models.base import Backend, Decoding
 from gorilla.models.embedded import ensure_converted, is_embedded
 
 
@@ -126,7 +127,7 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
     return model.to(device), tokenizer
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """A causal LM and its tokenizer; `generate` is batched greedy decoding with left padding."""
 
     def __init__(self, model: Any, tokenizer: Any, name: str = "local"):
@@ -145,26 +146,17 @@ class LocalBackend:
         name = "smollm2-135m-instruct" if is_embedded(str(spec)) else Path(str(spec).rstrip("/")).name or str(spec)
         return cls(model, tokenizer, name)
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int = 160,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-        allowed_calls: Sequence[Sequence[str]] | None = None,
-    ) -> list[str]:
+    def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
+        """Batched decoding; a lone constrained greedy prompt takes the faster one-row path."""
         import torch
 
         from gorilla.models.constrained import CallConstraint, StopOnStrings
 
-        if not prompts:
-            return []
-        if allowed_calls is not None and len(allowed_calls) != len(prompts):
-            raise GorillaError(f"allowed_calls has {len(allowed_calls)} lists for {len(prompts)} prompts")
+        max_new_tokens, temperature, stop, allowed_calls = (decoding.max_new_tokens, decoding.temperature,
+                                                            decoding.stop, decoding.allowed_calls)
         if len(prompts) == 1 and allowed_calls and allowed_calls[0] and temperature <= 0:
             return [self._one_constrained(prompts[0], allowed_calls[0], max_new_tokens, stop)]
-        batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.model.device)
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         prompt_len = batch["input_ids"].shape[1]
         processors: list[Any] = []
         criteria: list[Any] = []

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from gorilla.errors import GorillaError
+from gorilla.models.base import Backend, Decoding
 from gorilla.prompting import FIELDS, chat_messages
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -48,7 +49,7 @@ class OpenAIConfig:
     guided: str = "off"
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     """`gorilla.models.base.Backend` over HTTP; thread-safe, one connection pool per backend."""
 
     def __init__(self, config: OpenAIConfig | None = None, **overrides: Any):
@@ -87,27 +88,18 @@ class OpenAIBackend:
     def name(self) -> str:
         return f"openai:{self._model or 'auto'}"
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int = 160,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-        allowed_calls: Sequence[Sequence[str]] | None = None,
-    ) -> list[str]:
+    def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
         """One request per prompt, at most `concurrency` in flight; results in prompt order."""
-        if allowed_calls is not None and self.config.guided == "off":
+        calls = decoding.allowed_calls
+        if calls is not None and self.config.guided == "off":
             raise GorillaError("the openai backend cannot constrain api_call on a generic endpoint: pass "
                                "--constrain off (a vLLM endpoint can: OpenAIConfig(guided='vllm'), gorilla serve --guided vllm)")
-        if allowed_calls is not None and len(allowed_calls) != len(prompts):
-            raise GorillaError(f"allowed_calls has {len(allowed_calls)} entries for {len(prompts)} prompts")
         model = self.model
-        bodies = [self._body(p, model, max_new_tokens, temperature, stop,
-                             allowed_calls[i] if allowed_calls is not None else None)
+        bodies = [self._body(p, model, decoding.max_new_tokens, decoding.temperature, decoding.stop,
+                             calls[i] if calls is not None else None)
                   for i, p in enumerate(prompts)]
-        if len(bodies) <= 1:
-            return [self._complete(b) for b in bodies]
+        if len(bodies) == 1:
+            return [self._complete(bodies[0])]
         pool = ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(bodies)))
         try:
             return list(pool.map(self._complete, bodies))
