@@ -1,8 +1,14 @@
 """The `openai` backend: any OpenAI-compatible endpoint (vLLM, llama.cpp server, TGI, hosted APIs).
 
-Scale comes from the server; this side only has to be a good client: a bounded number of requests
-in flight, timeouts, retries with exponential backoff on 429/5xx (honouring Retry-After), and one
-clear line when the key is wrong or nothing listens at the URL.
+Scale comes from the server; this side only has to be a good client, and the `openai` library is
+one: a connection pool, timeouts, and retries with exponential backoff (0.5 s doubling, at most 8 s)
+on 408/409/429/5xx, timeouts and dropped connections, honouring Retry-After. A URL where nothing
+listens is retried too (a server that is still starting refuses connections), so a wrong
+`--base-url` fails after the retries, 12-16 s at the default 5. What this module adds is
+Gorilla's: at most `concurrency` requests in flight, the shared prompt as chat messages
+(`gorilla.prompting`), vLLM's guided decoding through `extra_body`, and one clear line for every
+failure that escapes the retries (a wrong key, nothing listening, an error status). `openai` is
+imported when a backend is made, not with this module, so `gorilla --help` stays light.
 
 Constrained decoding (`allowed_calls`) cannot be enforced token by token on a generic endpoint.
 vLLM can enforce a regular expression (its structured outputs), so with `guided="vllm"` the whole
@@ -13,24 +19,20 @@ answer is constrained to Gorilla's marker format with `api_call` one of the allo
 
 from __future__ import annotations
 
-import email.utils
 import os
-import random
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding
 from gorilla.prompting import FIELDS, chat_messages
 
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MODES = ("chat", "completions")
 GUIDED = ("off", "vllm", "vllm-legacy")
+NO_KEY = "EMPTY"  # what vLLM's docs send to a server started without --api-key; the client needs some key
 
 
 @dataclass(frozen=True)
@@ -40,19 +42,19 @@ class OpenAIConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = None  # None: the endpoint's only model, from GET /models
     api_key: str | None = None
-    mode: str = "chat"  # chat: /chat/completions with prompting.chat_messages; completions: /completions with the raw prompt
-    timeout_s: float = 120.0
-    max_retries: int = 5
-    backoff_s: float = 0.5  # first retry delay; doubles each attempt, with jitter
-    max_backoff_s: float = 30.0  # cap on any one wait, Retry-After included
+    mode: str = "chat"  # chat: /chat/completions with prompting.chat_messages; completions: /completions, raw prompt
+    timeout_s: float = 120.0  # per attempt
+    max_retries: int = 5  # after the first attempt, with the openai client's backoff between them
     concurrency: int = 8
     guided: str = "off"
 
 
 class OpenAIBackend(Backend):
-    """`gorilla.models.base.Backend` over HTTP; thread-safe, one connection pool per backend."""
+    """`gorilla.models.base.Backend` over HTTP; thread-safe, one `openai.OpenAI` client per backend."""
 
     def __init__(self, config: OpenAIConfig | None = None, **overrides: Any):
+        import openai
+
         cfg = config or OpenAIConfig()
         if overrides:
             cfg = OpenAIConfig(**{**cfg.__dict__, **overrides})
@@ -65,20 +67,18 @@ class OpenAIBackend(Backend):
         self.config = cfg
         self.base_url = cfg.base_url.rstrip("/")
         key = cfg.api_key if cfg.api_key is not None else os.environ.get("OPENAI_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(cfg.timeout_s, connect=min(10.0, cfg.timeout_s)),
-            limits=httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency),
-        )
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=key or NO_KEY, max_retries=cfg.max_retries,
+                                     timeout=openai.Timeout(cfg.timeout_s, connect=min(10.0, cfg.timeout_s)))
         self._model = cfg.model
 
     @property
     def model(self) -> str:
         """The model id sent with each request; asks the endpoint when none was given."""
         if self._model is None:
-            ids = [m.get("id") for m in self._request("GET", "/models").get("data", []) if isinstance(m, dict)]
-            if len(ids) != 1:
+            with self._errors("/models"):
+                listed = self._client.models.list()
+            ids = [getattr(m, "id", None) for m in getattr(listed, "data", None) or []]
+            if len(ids) != 1 or not ids[0]:
                 raise GorillaError(f"{self.base_url}: pass --model, the endpoint serves "
                                    f"{', '.join(map(str, ids)) if ids else 'no models'}")
             self._model = str(ids[0])
@@ -86,6 +86,7 @@ class OpenAIBackend(Backend):
 
     @property
     def name(self) -> str:
+        """`openai:<model>` in manifests; "auto" until the endpoint was asked which model it serves."""
         return f"openai:{self._model or 'auto'}"
 
     def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
@@ -95,9 +96,7 @@ class OpenAIBackend(Backend):
             raise GorillaError("the openai backend cannot constrain api_call on a generic endpoint: pass "
                                "--constrain off (a vLLM endpoint can: OpenAIConfig(guided='vllm'), gorilla serve --guided vllm)")
         model = self.model
-        bodies = [self._body(p, model, decoding.max_new_tokens, decoding.temperature, decoding.stop,
-                             calls[i] if calls is not None else None)
-                  for i, p in enumerate(prompts)]
+        bodies = [self._body(p, model, decoding, calls[i] if calls is not None else None) for i, p in enumerate(prompts)]
         if len(bodies) == 1:
             return [self._complete(bodies[0])]
         pool = ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(bodies)))
@@ -107,6 +106,7 @@ class OpenAIBackend(Backend):
             pool.shutdown(wait=True, cancel_futures=True)  # one failure stops the requests not yet sent
 
     def close(self) -> None:
+        """Close the client's connection pool (the `with` form does it)."""
         self._client.close()
 
     def __enter__(self) -> OpenAIBackend:
@@ -115,63 +115,58 @@ class OpenAIBackend(Backend):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _body(self, prompt: str, model: str, max_tokens: int, temperature: float, stop: Sequence[str],
-              calls: Sequence[str] | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "temperature": temperature}
-        if stop:
-            body["stop"] = list(stop)
+    def _body(self, prompt: str, model: str, decoding: Decoding, calls: Sequence[str] | None) -> dict[str, Any]:
+        """The request's arguments: the shared prompt (as chat messages in chat mode) and vLLM's regex."""
+        body: dict[str, Any] = {"model": model, "max_tokens": decoding.max_new_tokens,
+                                "temperature": decoding.temperature}
+        if decoding.stop:
+            body["stop"] = list(decoding.stop)
         if self.config.mode == "chat":
             body["messages"] = chat_messages(prompt)
         else:
             body["prompt"] = prompt
         if calls is not None:
             regex = answer_regex(calls)
-            body.update({"structured_outputs": {"regex": regex}} if self.config.guided == "vllm"
-                        else {"guided_regex": regex})
+            body["extra_body"] = ({"structured_outputs": {"regex": regex}} if self.config.guided == "vllm"
+                                  else {"guided_regex": regex})
         return body
 
     def _complete(self, body: dict[str, Any]) -> str:
-        path = "/chat/completions" if self.config.mode == "chat" else "/completions"
-        data = self._request("POST", path, body)
+        """One prompt's text; a response without it is one line, not an AttributeError deep in a thread."""
+        chat = self.config.mode == "chat"
+        path = "/chat/completions" if chat else "/completions"
+        with self._errors(path):
+            out = (self._client.chat.completions if chat else self._client.completions).create(**body)
         try:
-            choice = data["choices"][0]
-            text = choice["message"]["content"] if self.config.mode == "chat" else choice["text"]
-        except (KeyError, IndexError, TypeError):
+            choice = out.choices[0]
+            text = choice.message.content if chat else choice.text
+        except (AttributeError, IndexError, KeyError, TypeError):
             raise GorillaError(f"{self.base_url}{path}: unexpected response (no choices[0] text): "
-                               f"{_one_line(str(data))[:200]}") from None
+                               f"{_one_line(str(out))[:200]}") from None
         return text or ""
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One call with retries; every failure that escapes is a one-line GorillaError."""
-        url = self.base_url + path
-        cfg = self.config
-        for attempt in range(cfg.max_retries + 1):
-            last = attempt == cfg.max_retries
-            try:
-                r = self._client.request(method, url, json=body)
-            except httpx.ConnectError as e:
-                raise GorillaError(f"cannot connect to {self.base_url}: {_one_line(str(e)) or 'connection refused'}"
-                                   " (is the server running? check --base-url)") from None
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
-                if last:
-                    kind = "timed out" if isinstance(e, httpx.TimeoutException) else _one_line(str(e)) or type(e).__name__
-                    raise GorillaError(f"{url}: {kind} after {attempt + 1} attempts "
-                                       f"(timeout {cfg.timeout_s:g}s per attempt)") from None
-                time.sleep(_backoff(attempt, cfg))
-                continue
-            if r.status_code == 200:
-                try:
-                    return r.json()
-                except ValueError:
-                    raise GorillaError(f"{url}: response is not JSON: {_one_line(r.text)[:200]}") from None
-            if r.status_code in (401, 403):
-                raise GorillaError(f"{url}: {r.status_code} {_error_message(r)}: check --api-key or $OPENAI_API_KEY")
-            if r.status_code in RETRY_STATUS and not last:
-                time.sleep(_retry_after(r, cfg) or _backoff(attempt, cfg))
-                continue
-            tried = f" after {attempt + 1} attempts" if r.status_code in RETRY_STATUS else ""
-            raise GorillaError(f"{url}: {r.status_code} {_error_message(r)}{tried}")
-        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+    @contextmanager
+    def _errors(self, path: str) -> Iterator[None]:
+        """Whatever the client raises once its retries are spent becomes a one-line GorillaError."""
+        import openai
+
+        url, cfg = self.base_url + path, self.config
+        attempts = f"after {cfg.max_retries + 1} attempts"
+        try:
+            yield
+        except openai.APITimeoutError:
+            raise GorillaError(f"{url}: timed out {attempts} (timeout {cfg.timeout_s:g}s per attempt)") from None
+        except openai.APIConnectionError as e:
+            cause = _one_line(str(e.__cause__ or "")) or "connection refused"
+            raise GorillaError(f"cannot connect to {self.base_url}: {cause} ({attempts}; is the server running? "
+                               "check --base-url)") from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            raise GorillaError(f"{url}: {e.status_code} {_error_message(e)}: check --api-key or $OPENAI_API_KEY") from None
+        except openai.APIStatusError as e:
+            tried = f" {attempts}" if _retried(e.status_code) else ""
+            raise GorillaError(f"{url}: {e.status_code} {_error_message(e)}{tried}") from None
+        except openai.APIError as e:  # e.g. a 200 whose body is not the JSON a completion is
+            raise GorillaError(f"{url}: {_one_line(str(e))[:200]}") from None
 
 
 def answer_regex(calls: Sequence[str]) -> str:
@@ -197,39 +192,19 @@ def _escape(text: str) -> str:
     return "".join("\\" + c if c in _SPECIAL else c for c in text)
 
 
-def _backoff(attempt: int, cfg: OpenAIConfig) -> float:
-    base = min(cfg.max_backoff_s, cfg.backoff_s * 2 ** attempt)
-    return base * (0.5 + random.random() / 2)  # jitter: many clients do not retry in lockstep
+def _retried(status: int) -> bool:
+    """The statuses the openai client retries before giving up (so the message can say so)."""
+    return status in (408, 409, 429) or status >= 500
 
 
-def _retry_after(r: httpx.Response, cfg: OpenAIConfig) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped at max_backoff_s."""
-    value = r.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(cfg.max_backoff_s, max(0.0, seconds))
-
-
-def _error_message(r: httpx.Response) -> str:
-    """OpenAI's {"error": {"message"}}, vLLM's {"message"}, or the reason phrase."""
-    try:
-        data = r.json()
-    except ValueError:
-        return _one_line(r.text)[:200] or r.reason_phrase
-    err = data.get("error") if isinstance(data, dict) else None
-    msg = err.get("message") if isinstance(err, dict) else err if isinstance(err, str) else None
-    if msg is None and isinstance(data, dict):
-        msg = data.get("message") or data.get("detail")
-    return _one_line(str(msg))[:300] if msg else r.reason_phrase
+def _error_message(e: Any) -> str:
+    """OpenAI's {"error": {"message"}} (the client unwraps "error"), vLLM's {"message"}, FastAPI's
+    {"detail"}, a plain-text body, or the reason phrase."""
+    body = e.body
+    msg = body.get("message") or body.get("detail") if isinstance(body, Mapping) else body
+    return _one_line(str(msg))[:300] if msg else e.response.reason_phrase
 
 
 def _one_line(text: str) -> str:
+    """Server text folded to one line: every GorillaError is one line on the terminal."""
     return " ".join(text.split())
