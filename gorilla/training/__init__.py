@@ -11,8 +11,8 @@ from gorilla.training.presets import PRESETS
 
 
 def train(cfg: TrainConfig, callbacks=()) -> dict:
-    """Run or resume one fine-tuning job (see gorilla.training.trainer.train)."""
-    from gorilla.training.trainer import train as run
+    """Run or resume one fine-tuning job (see gorilla.training.trainer.main)."""
+    from gorilla.training.trainer import main as run
 
     return run(cfg, callbacks)
 
