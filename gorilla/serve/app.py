@@ -120,65 +120,96 @@ class Gate:
 def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette:
     """The ASGI app; `answer` is called once per request with the query and its token budget."""
     cfg = config or ServeConfig()
-    gate_box: list[Gate] = []  # made on first use, inside the server's event loop
+    return Starlette(routes=_routes(_Endpoints(answer, cfg), cfg.api_key),
+                     exception_handlers={HTTPException: _http_error})
 
-    def gate() -> Gate:
-        if not gate_box:
-            gate_box.append(Gate(cfg.max_concurrency, cfg.max_queue))
-        return gate_box[0]
 
-    def endpoint(handler: Callable[[Request], Any], auth: bool = True) -> Callable[[Request], Any]:
-        async def wrapped(request: Request) -> Response:
-            try:
-                if auth:
-                    _check_key(request, cfg.api_key)
-                return await handler(request)
-            except ApiError as e:
-                return e.response()
-        return wrapped
+def _routes(endpoints: _Endpoints, api_key: str | None) -> list[Route]:
+    """/health stays open (probes carry no key); every /v1 route needs the key when one is set."""
+    return [
+        Route("/health", _endpoint(endpoints.health, None), methods=["GET"]),
+        Route("/v1/models", _endpoint(endpoints.models, api_key), methods=["GET"]),
+        Route("/v1/chat/completions", _endpoint(endpoints.chat, api_key), methods=["POST"]),
+        Route("/v1/completions", _endpoint(endpoints.completions, api_key), methods=["POST"]),
+    ]
 
-    async def health(request: Request) -> Response:
-        g = gate()
-        return JSONResponse({"status": "ok", "model": cfg.model_id, "running": g.running,
+
+def _endpoint(handler: Callable[[Request], Any], api_key: str | None) -> Callable[[Request], Any]:
+    """`handler` behind the key check, with every ApiError it raises answered in OpenAI's error JSON."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            _check_key(request, api_key)
+            return await handler(request)
+        except ApiError as e:
+            return e.response()
+    return endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and wrong methods, in the same error shape as everything else."""
+    status = getattr(exc, "status_code", 500)
+    return ApiError(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}").response()
+
+
+class _Endpoints:
+    """The handlers around one answerer: request limits first, then admission through the Gate, then the answer
+    as one JSON body or an SSE stream."""
+
+    def __init__(self, answer: Answerer, cfg: ServeConfig):
+        self.answer, self.cfg = answer, cfg
+        self._gate: Gate | None = None
+
+    @property
+    def gate(self) -> Gate:
+        """Made on first use, inside the server's event loop, where its semaphore is used."""
+        if self._gate is None:
+            self._gate = Gate(self.cfg.max_concurrency, self.cfg.max_queue)
+        return self._gate
+
+    async def health(self, request: Request) -> Response:
+        """Liveness plus load: how many answers run and wait, so a probe sees the queue filling."""
+        g = self.gate
+        return JSONResponse({"status": "ok", "model": self.cfg.model_id, "running": g.running,
                              "waiting": g.admitted - g.running})
 
-    async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [_model_card(cfg.model_id)]})
+    async def models(self, request: Request) -> Response:
+        """The one model served, so OpenAI clients that list models first find it."""
+        return JSONResponse({"object": "list", "data": [_model_card(self.cfg.model_id)]})
 
-    async def chat(request: Request) -> Response:
-        body = await _read_json(request, cfg.max_body_bytes)
-        req = _parse_common(body, cfg)
-        return await _respond(req, _check_length(_chat_query(body.get("messages")), cfg), chat=True)
+    async def chat(self, request: Request) -> Response:
+        """POST /v1/chat/completions: the last user message is the query."""
+        return await self._complete(request, chat=True)
 
-    async def completions(request: Request) -> Response:
-        body = await _read_json(request, cfg.max_body_bytes)
-        req = _parse_common(body, cfg)
-        return await _respond(req, _check_length(_completion_query(body.get("prompt")), cfg), chat=False)
+    async def completions(self, request: Request) -> Response:
+        """POST /v1/completions: the prompt is the query."""
+        return await self._complete(request, chat=False)
 
-    async def _respond(req: _Request, query: str, chat: bool) -> Response:
-        g = gate()
+    async def _complete(self, request: Request, chat: bool) -> Response:
+        """Both completion routes: body size, model, n, max_tokens and stream are checked, then the query is
+        taken (the last user message or the prompt) and its length checked, all before the request is admitted."""
+        body = await _read_json(request, self.cfg.max_body_bytes)
+        req = _parse_common(body, self.cfg)
+        query = _chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt"))
+        return await self._respond(req, _check_length(query, self.cfg), chat)
+
+    async def _respond(self, req: _Request, query: str, chat: bool) -> Response:
+        """Admit (or refuse with 503), then answer in a worker thread once a slot is free."""
+        g = self.gate
         g.admit()
-        work = g.run(lambda: answer(query, req.max_tokens))
+        work = g.run(lambda: self.answer(query, req.max_tokens))
         if req.stream:
-            # a task of its own: it frees its slot even if the client goes away mid-stream
-            task = asyncio.ensure_future(_guarded(work))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            return StreamingResponse(_stream(task, cfg.model_id, chat), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return _stream_response(work, self.cfg.model_id, chat)
         reply = await _guarded(work)
-        return JSONResponse(_completion_body(reply, cfg.model_id, chat))
+        return JSONResponse(_completion_body(reply, self.cfg.model_id, chat))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        """Unknown routes and wrong methods, in the same error shape as everything else."""
-        status = getattr(exc, "status_code", 500)
-        return ApiError(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}").response()
 
-    return Starlette(routes=[
-        Route("/health", endpoint(health, auth=False), methods=["GET"]),
-        Route("/v1/models", endpoint(models), methods=["GET"]),
-        Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
-        Route("/v1/completions", endpoint(completions), methods=["POST"]),
-    ], exception_handlers={HTTPException: http_error})
+def _stream_response(work: Any, model_id: str, chat: bool) -> StreamingResponse:
+    """The answer as server-sent events. The work runs as a task of its own, so it finishes and frees its slot
+    even if the client goes away mid-stream."""
+    task = asyncio.ensure_future(_guarded(work))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieve the exception: no "never retrieved"
+    return StreamingResponse(_stream(task, model_id, chat), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @dataclass(frozen=True)
