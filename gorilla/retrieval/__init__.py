@@ -177,7 +177,8 @@ def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
     return vote
 
 
-# One builder per retriever name; RETRIEVERS lists the names in this order (`gorilla eval retrieval -r all` runs them so).
+# One builder per retriever name. RETRIEVERS lists the names in this order (`gorilla eval retrieval -r all`
+# runs them so).
 BUILDERS: dict[str, Builder] = {
     "bm25": _bm25,
     "dense": lambda corpus, s: s.dense(corpus),

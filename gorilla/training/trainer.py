@@ -89,12 +89,12 @@ class Device:
 
     @classmethod
     def resolve(cls, cfg: TrainConfig) -> Device:
-        """"auto" means bf16 and gradient checkpointing on a CUDA device that supports them, fp32 and none on CPU."""
+        """Decide "auto": bf16 where CUDA supports it and gradient checkpointing on CUDA; fp32 and neither on CPU."""
         import torch
 
         cuda = torch.cuda.is_available()
-        return cls(cuda=cuda,
-                   bf16=cfg.precision == "bf16" or (cfg.precision == "auto" and cuda and torch.cuda.is_bf16_supported()),
+        auto_bf16 = cfg.precision == "auto" and cuda and torch.cuda.is_bf16_supported()
+        return cls(cuda=cuda, bf16=cfg.precision == "bf16" or auto_bf16,
                    fp16=cfg.precision == "fp16",
                    checkpointing=cfg.grad_checkpointing == "on" or (cfg.grad_checkpointing == "auto" and cuda))
 
@@ -304,8 +304,8 @@ def _searcher(cfg: TrainConfig) -> Callable[[str, str, int], list[Any]] | None:
     from gorilla.retrieval import get_retriever
 
     if cfg.retriever not in RAT_RETRIEVERS:  # example memories hold the train set: each query would find itself
-        raise GorillaError(f"--retriever {cfg.retriever!r} cannot build RAT prompts: use one of {', '.join(RAT_RETRIEVERS)} "
-                           "(example memories contain the train examples themselves)")
+        raise GorillaError(f"--retriever {cfg.retriever!r} cannot build RAT prompts: use one of "
+                           f"{', '.join(RAT_RETRIEVERS)} (example memories contain the train examples themselves)")
     cache: dict[str, Any] = {}
 
     def search(hub: str, query: str, k: int) -> list[Any]:
