@@ -155,7 +155,7 @@ class _Endpoints:
     """The handlers around one answerer: request limits first, then admission through the Gate, then the answer
     as one JSON body or an SSE stream."""
 
-    def __init__(self, answer: Answerer, cfg: ServeConfig):
+    def __init__(self, answer: Answerer, cfg: ServeConfig) -> None:
         self.answer, self.cfg = answer, cfg
         self._gate: Gate | None = None
 
@@ -219,6 +219,7 @@ class _Request:
 
 
 def _check_key(request: Request, key: str | None) -> None:
+    """401 unless the Bearer token is `key` (compared in constant time, so timing does not leak it); None: open."""
     if key is None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -250,6 +251,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def _parse_common(body: dict[str, Any], cfg: ServeConfig) -> _Request:
+    """The fields both completion routes share, checked against this server's limits before any work is queued."""
     model = body.get("model")
     if model is not None and model != cfg.model_id:
         raise ApiError(404, f"model {model!r} is not served here; this server serves {cfg.model_id!r}",
@@ -292,6 +294,7 @@ def _chat_query(messages: Any) -> str:
 
 
 def _completion_query(prompt: Any) -> str:
+    """The prompt's text; a one-element list is accepted, since OpenAI clients may send a batch of one."""
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
     if not isinstance(prompt, str):
@@ -311,6 +314,7 @@ def _query_text(text: str, where: str) -> str:
 
 
 def _check_length(query: str, cfg: ServeConfig) -> str:
+    """400 over max_query_chars: a longer query could overrun the model's context."""
     if len(query) > cfg.max_query_chars:
         raise ApiError(400, f"query is {len(query)} characters; this server takes at most {cfg.max_query_chars} "
                             "(gorilla serve --max-query-chars)", code="query_too_long")
@@ -357,6 +361,7 @@ async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> Asy
 
 
 def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
+    """A non-streamed answer in OpenAI's chat or text completion shape, plus the `gorilla` object."""
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": reply.text},
                   "finish_reason": reply.finish_reason, "logprobs": None}
@@ -369,14 +374,17 @@ def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
 
 
 def _extra(reply: Reply) -> dict[str, Any]:
+    """The `gorilla` object: the reply's fields beyond what OpenAI's choice already carries."""
     extra = asdict(reply)
     del extra["text"], extra["finish_reason"]
     return extra
 
 
 def _model_card(model_id: str) -> dict[str, Any]:
+    """The model as /v1/models lists it."""
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "gorilla"}
 
 
 def _new_id(chat: bool) -> str:
+    """A fresh response id with OpenAI's prefix for the kind of completion."""
     return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
