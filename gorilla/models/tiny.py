@@ -13,6 +13,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TinyConfig:
+    """The tiny Llama's shape and seed. Training's `tiny_layers` and `tiny_hidden` default to these fields, so
+    `gorilla train --base tiny` builds the tests' architecture unless told otherwise."""
+
     hidden_size: int = 64
     intermediate_size: int = 128
     num_hidden_layers: int = 2

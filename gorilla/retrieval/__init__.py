@@ -12,20 +12,26 @@ Heavy libraries (torch, sentence-transformers, faiss) load only when a dense ret
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gorilla.data import ApiBenchPaths, normalize_hub
 from gorilla.data.paths import RESOURCES
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
-RETRIEVERS = ("bm25", "dense", "hybrid", "examples", "fusion", "oracle")
+if TYPE_CHECKING:
+    from gorilla.retrieval.dense import DenseRetriever
+    from gorilla.retrieval.domains import DomainVoteRetriever
+    from gorilla.retrieval.examples import ExampleRetriever
 
 # The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
 BEST = "fusion"
 
-__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "get_retriever", "default_train_files", "normalize_call"]
+__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "default_train_files",
+           "normalize_call"]
 
 
 def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
@@ -40,65 +46,145 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
                   tasks: str | Path | None = None, head: bool = True) -> Retriever:
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
 
-    name: one of RETRIEVERS, or "best"/None for the measured default. embedder: sentence-transformers
-    id or local path (default: embedder.resolve_embedder). doc_fields: the entry text the dense part
-    embeds (docs.DOC_PRESETS; for "bm25" alone, the text it indexes). train_files: extra solved examples for
-    the example memory, added to the hub's upstream train split. on_stale: "rebuild" or "error".
-    corpus: an already-loaded database (tests use a fixture DB); default: the hub's API database.
-    tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
-    head: mix the task head (taskhead.py) into fusion's domain vote.
+    name: one of RETRIEVERS, or "best"/None for the measured default; an unknown name fails before anything loads.
+    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone; default:
+    the hub's API database (from `data_dir`), whose example memory also holds default_train_files.
+    The other keywords are RetrieverSettings' fields: embedder, train_files, cache, doc_fields, on_stale, tasks, head.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
+    build = _builder(name)
+    hub = normalize_hub(hub)
+    settings = RetrieverSettings(train_files=tuple(Path(f) for f in train_files), embedder=embedder, cache=cache,
+                                 on_stale=on_stale, doc_fields=doc_fields, tasks=tasks, head=head)
+    if corpus is None:
+        paths = ApiBenchPaths.resolve(data_dir)
+        corpus = Corpus.load(hub, paths.api_db(hub))
+        settings = replace(settings, train_files=(*default_train_files(paths, hub), *settings.train_files))
+    return build(corpus, settings)
+
+
+@dataclass(frozen=True)
+class RetrieverSettings:
+    """How a hub's retrievers are built. One value is shared by every part of a composite retriever, so
+    fusion's dense index, its vote views and its example memory agree on embedder, cache and staleness.
+
+    embedder: sentence-transformers id or local path (default: embedder.resolve_embedder).
+    train_files: solved examples for the example memory. cache: where indexes live.
+    on_stale: "rebuild" or "error" when an index no longer matches its sources.
+    doc_fields: the entry text the dense part embeds (docs.DOC_PRESETS); for "bm25" alone, the text it indexes.
+    tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
+    head: mix the task head (taskhead.py) into fusion's domain vote.
+    """
+
+    train_files: tuple[Path, ...] = ()
+    embedder: str | None = None
+    cache: Path | None = None
+    on_stale: str = "rebuild"
+    doc_fields: str | None = None
+    tasks: str | Path | None = None
+    head: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a bad on_stale here, before any database or index loads."""
+        if self.on_stale not in ("rebuild", "error"):
+            raise GorillaError(f"on_stale must be 'rebuild' or 'error', got {self.on_stale!r}")
+
+    @property
+    def dense_fields(self) -> str:
+        """The text the dense index embeds: doc_fields, else the measured default."""
+        from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
+
+        return self.doc_fields or DEFAULT_DOC_FIELDS
+
+    def dense(self, corpus: Corpus, fields: str | None = None) -> DenseRetriever:
+        """A dense index over `fields` of each entry (default: dense_fields)."""
+        from gorilla.retrieval.dense import DenseRetriever
+
+        return DenseRetriever(corpus, self.embedder, fields or self.dense_fields, self.cache, self.on_stale)
+
+    def memory(self, corpus: Corpus) -> ExampleRetriever:
+        """The example memory over train_files (an error when there are none)."""
+        from gorilla.retrieval.examples import ExampleRetriever
+
+        return ExampleRetriever(corpus, self.train_files, self.embedder, self.cache, self.on_stale)
+
+
+Builder = Callable[[Corpus, RetrieverSettings], Retriever]
+
+
+def _builder(name: str | None) -> Builder:
+    """The builder for `name` ("best" or None: BEST), so a typo fails before any database or index loads."""
+    key = (name or "best").lower()
+    key = BEST if key == "best" else key
+    if key not in BUILDERS:
+        raise GorillaError(f"unknown retriever {key!r}: expected one of {', '.join(RETRIEVERS)} or best")
+    return BUILDERS[key]
+
+
+def _bm25(corpus: Corpus, s: RetrieverSettings) -> Retriever:
+    """Alone, bm25 indexes doc_fields when given (else its own default text)."""
     from gorilla.retrieval.bm25 import DEFAULT_BM25_FIELDS, BM25Retriever
-    from gorilla.retrieval.dense import DenseRetriever
-    from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
-    from gorilla.retrieval.domains import VOTE_VIEWS, DomainFirstRetriever, DomainVoteRetriever
-    from gorilla.retrieval.embedder import embedder_identity
-    from gorilla.retrieval.examples import ExampleRetriever
+
+    return BM25Retriever(corpus, s.doc_fields or DEFAULT_BM25_FIELDS)
+
+
+def _hybrid(corpus: Corpus, s: RetrieverSettings) -> Retriever:
+    """RRF of bm25 (its own default text: doc_fields names the dense part's) and dense."""
+    from gorilla.retrieval.bm25 import BM25Retriever
     from gorilla.retrieval.hybrid import HybridRetriever
+
+    return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (s.dense(corpus), 1.0)])
+
+
+def _oracle(corpus: Corpus, s: RetrieverSettings) -> Retriever:
+    """The gold entry first (an upper bound for the benchmark); it needs no settings."""
     from gorilla.retrieval.oracle import OracleRetriever
+
+    return OracleRetriever(corpus)
+
+
+def _fusion(corpus: Corpus, s: RetrieverSettings) -> Retriever:
+    """The domain vote picks the domain; inside it, RRF of bm25, dense, the vote and (where the hub has solved
+    examples) the example memory orders the entries."""
+    from gorilla.retrieval.bm25 import BM25Retriever
+    from gorilla.retrieval.domains import DomainFirstRetriever
+    from gorilla.retrieval.hybrid import HybridRetriever
+
+    dense, memory = s.dense(corpus), (s.memory(corpus) if s.train_files else None)
+    vote = _domain_vote(corpus, s, dense, memory)
+    parts = [(BM25Retriever(corpus), 1.0), (dense, 1.0), (vote, 1.0)] + ([(memory, 1.0)] if memory else [])
+    return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
+
+
+def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
+                 memory: ExampleRetriever | None) -> DomainVoteRetriever:
+    """The vote hears `dense`, the other VOTE_VIEWS, the task glossary (if any) and `memory`; with s.head, the
+    task head trained on all of them (retrained when any of its sources changes) is mixed in."""
+    from gorilla.retrieval.domains import VOTE_VIEWS, DomainVoteRetriever
+    from gorilla.retrieval.embedder import embedder_identity
     from gorilla.retrieval.taskhead import load_or_train
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
-    hub = normalize_hub(hub)
-    if on_stale not in ("rebuild", "error"):
-        raise GorillaError(f"on_stale must be 'rebuild' or 'error', got {on_stale!r}")
-    examples = [Path(f) for f in train_files]
-    if corpus is None:  # a given corpus (tests' fixture DB) comes with its own examples only
-        paths = ApiBenchPaths.resolve(data_dir)
-        corpus = Corpus.load(hub, paths.api_db(hub))
-        examples = default_train_files(paths, hub) + examples
-    name = (name or "best").lower()
-    if name == "best":
-        name = BEST
-    fields = doc_fields or DEFAULT_DOC_FIELDS
+    views: list[Retriever] = [s.dense(corpus, f) for f in VOTE_VIEWS if f != s.dense_fields]
+    if glossary := glossary_path(corpus.hub, s.tasks):
+        views.append(TaskView(corpus, glossary, s.embedder, s.cache, s.on_stale))
+    vote = DomainVoteRetriever(corpus, dense, memory, views=views)
+    if s.head:
+        sources = ((memory.sources if memory else {corpus.path.name: corpus.sha256})
+                   | {"views": ",".join((s.dense_fields, *VOTE_VIEWS))})
+        vote.head = load_or_train(corpus.hub, embedder_identity(s.embedder), sources, vote.labelled_vectors,
+                                  vote.n_domains, s.cache)
+    return vote
 
-    def dense() -> DenseRetriever:
-        return DenseRetriever(corpus, embedder, fields, cache, on_stale)
 
-    def memory() -> ExampleRetriever:
-        return ExampleRetriever(corpus, examples, embedder, cache, on_stale)
-
-    if name == "bm25":
-        return BM25Retriever(corpus, doc_fields or DEFAULT_BM25_FIELDS)
-    if name == "dense":
-        return dense()
-    if name == "examples":
-        return memory()
-    if name == "hybrid":
-        return HybridRetriever(corpus, [(BM25Retriever(corpus), 1.0), (dense(), 1.0)])
-    if name == "fusion":  # the example memory joins where the hub has solved examples
-        d, m = dense(), (memory() if examples else None)
-        views: list[Retriever] = [DenseRetriever(corpus, embedder, f, cache, on_stale) for f in VOTE_VIEWS if f != fields]
-        if glossary := glossary_path(corpus.hub, tasks):
-            views.append(TaskView(corpus, glossary, embedder, cache, on_stale))
-        vote = DomainVoteRetriever(corpus, d, m, views=views)
-        if head:
-            sources = (m.sources if m else {corpus.path.name: corpus.sha256}) | {"views": ",".join((fields, *VOTE_VIEWS))}
-            vote.head = load_or_train(corpus.hub, embedder_identity(embedder), sources, vote.labelled_vectors,
-                                      vote.n_domains, cache)
-        parts = [(BM25Retriever(corpus), 1.0), (d, 1.0), (vote, 1.0)] + ([(m, 1.0)] if m else [])
-        return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
-    if name == "oracle":
-        return OracleRetriever(corpus)
-    raise GorillaError(f"unknown retriever {name!r}: expected one of {', '.join(RETRIEVERS)} or best")
+# One builder per retriever name. RETRIEVERS lists the names in this order (`gorilla eval retrieval -r all`
+# runs them so).
+BUILDERS: dict[str, Builder] = {
+    "bm25": _bm25,
+    "dense": lambda corpus, s: s.dense(corpus),
+    "hybrid": _hybrid,
+    "examples": lambda corpus, s: s.memory(corpus),
+    "fusion": _fusion,
+    "oracle": _oracle,
+}
+RETRIEVERS = tuple(BUILDERS)

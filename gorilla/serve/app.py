@@ -119,65 +119,96 @@ class Gate:
 def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette:
     """The ASGI app; `answer` is called once per request with the query and its token budget."""
     cfg = config or ServeConfig()
-    gate_box: list[Gate] = []  # made on first use, inside the server's event loop
+    return Starlette(routes=_routes(_Endpoints(answer, cfg), cfg.api_key),
+                     exception_handlers={HTTPException: _http_error})
 
-    def gate() -> Gate:
-        if not gate_box:
-            gate_box.append(Gate(cfg.max_concurrency, cfg.max_queue))
-        return gate_box[0]
 
-    def endpoint(handler: Callable[[Request], Any], auth: bool = True) -> Callable[[Request], Any]:
-        async def wrapped(request: Request) -> Response:
-            try:
-                if auth:
-                    _check_key(request, cfg.api_key)
-                return await handler(request)
-            except ApiError as e:
-                return e.response()
-        return wrapped
+def _routes(endpoints: _Endpoints, api_key: str | None) -> list[Route]:
+    """/health stays open (probes carry no key); every /v1 route needs the key when one is set."""
+    return [
+        Route("/health", _endpoint(endpoints.health, None), methods=["GET"]),
+        Route("/v1/models", _endpoint(endpoints.models, api_key), methods=["GET"]),
+        Route("/v1/chat/completions", _endpoint(endpoints.chat, api_key), methods=["POST"]),
+        Route("/v1/completions", _endpoint(endpoints.completions, api_key), methods=["POST"]),
+    ]
 
-    async def health(request: Request) -> Response:
-        g = gate()
-        return JSONResponse({"status": "ok", "model": cfg.model_id, "running": g.running,
+
+def _endpoint(handler: Callable[[Request], Any], api_key: str | None) -> Callable[[Request], Any]:
+    """`handler` behind the key check, with every ApiError it raises answered in OpenAI's error JSON."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            _check_key(request, api_key)
+            return await handler(request)
+        except ApiError as e:
+            return e.response()
+    return endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and wrong methods, in the same error shape as everything else."""
+    status = getattr(exc, "status_code", 500)
+    return ApiError(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}").response()
+
+
+class _Endpoints:
+    """The handlers around one answerer: request limits first, then admission through the Gate, then the answer
+    as one JSON body or an SSE stream."""
+
+    def __init__(self, answer: Answerer, cfg: ServeConfig) -> None:
+        self.answer, self.cfg = answer, cfg
+        self._gate: Gate | None = None
+
+    @property
+    def gate(self) -> Gate:
+        """Made on first use, inside the server's event loop, where its semaphore is used."""
+        if self._gate is None:
+            self._gate = Gate(self.cfg.max_concurrency, self.cfg.max_queue)
+        return self._gate
+
+    async def health(self, request: Request) -> Response:
+        """Liveness plus load: how many answers run and wait, so a probe sees the queue filling."""
+        g = self.gate
+        return JSONResponse({"status": "ok", "model": self.cfg.model_id, "running": g.running,
                              "waiting": g.admitted - g.running})
 
-    async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [_model_card(cfg.model_id)]})
+    async def models(self, request: Request) -> Response:
+        """The one model served, so OpenAI clients that list models first find it."""
+        return JSONResponse({"object": "list", "data": [_model_card(self.cfg.model_id)]})
 
-    async def chat(request: Request) -> Response:
-        body = await _read_json(request, cfg.max_body_bytes)
-        req = _parse_common(body, cfg)
-        return await _respond(req, _check_length(_chat_query(body.get("messages")), cfg), chat=True)
+    async def chat(self, request: Request) -> Response:
+        """POST /v1/chat/completions: the last user message is the query."""
+        return await self._complete(request, chat=True)
 
-    async def completions(request: Request) -> Response:
-        body = await _read_json(request, cfg.max_body_bytes)
-        req = _parse_common(body, cfg)
-        return await _respond(req, _check_length(_completion_query(body.get("prompt")), cfg), chat=False)
+    async def completions(self, request: Request) -> Response:
+        """POST /v1/completions: the prompt is the query."""
+        return await self._complete(request, chat=False)
 
-    async def _respond(req: _Request, query: str, chat: bool) -> Response:
-        g = gate()
+    async def _complete(self, request: Request, chat: bool) -> Response:
+        """Both completion routes: body size, model, n, max_tokens and stream are checked, then the query is
+        taken (the last user message or the prompt) and its length checked, all before the request is admitted."""
+        body = await _read_json(request, self.cfg.max_body_bytes)
+        req = _parse_common(body, self.cfg)
+        query = _chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt"))
+        return await self._respond(req, _check_length(query, self.cfg), chat)
+
+    async def _respond(self, req: _Request, query: str, chat: bool) -> Response:
+        """Admit (or refuse with 503), then answer in a worker thread once a slot is free."""
+        g = self.gate
         g.admit()
-        work = g.run(lambda: answer(query, req.max_tokens))
+        work = g.run(lambda: self.answer(query, req.max_tokens))
         if req.stream:
-            # a task of its own: it frees its slot even if the client goes away mid-stream
-            task = asyncio.ensure_future(_guarded(work))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            return StreamingResponse(_stream(task, cfg.model_id, chat), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return _stream_response(work, self.cfg.model_id, chat)
         reply = await _guarded(work)
-        return JSONResponse(_completion_body(reply, cfg.model_id, chat))
+        return JSONResponse(_completion_body(reply, self.cfg.model_id, chat))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        """Unknown routes and wrong methods, in the same error shape as everything else."""
-        status = getattr(exc, "status_code", 500)
-        return ApiError(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}").response()
 
-    return Starlette(routes=[
-        Route("/health", endpoint(health, auth=False), methods=["GET"]),
-        Route("/v1/models", endpoint(models), methods=["GET"]),
-        Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
-        Route("/v1/completions", endpoint(completions), methods=["POST"]),
-    ], exception_handlers={HTTPException: http_error})
+def _stream_response(work: Any, model_id: str, chat: bool) -> StreamingResponse:
+    """The answer as server-sent events. The work runs as a task of its own, so it finishes and frees its slot
+    even if the client goes away mid-stream."""
+    task = asyncio.ensure_future(_guarded(work))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieve the exception: no "never retrieved"
+    return StreamingResponse(_stream(task, model_id, chat), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +218,7 @@ class _Request:
 
 
 def _check_key(request: Request, key: str | None) -> None:
+    """401 unless the Bearer token is `key` (compared in constant time, so timing does not leak it); None: open."""
     if key is None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -218,6 +250,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def _parse_common(body: dict[str, Any], cfg: ServeConfig) -> _Request:
+    """The fields both completion routes share, checked against this server's limits before any work is queued."""
     model = body.get("model")
     if model is not None and model != cfg.model_id:
         raise ApiError(404, f"model {model!r} is not served here; this server serves {cfg.model_id!r}",
@@ -260,6 +293,7 @@ def _chat_query(messages: Any) -> str:
 
 
 def _completion_query(prompt: Any) -> str:
+    """The prompt's text; a one-element list is accepted, since OpenAI clients may send a batch of one."""
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
     if not isinstance(prompt, str):
@@ -279,6 +313,7 @@ def _query_text(text: str, where: str) -> str:
 
 
 def _check_length(query: str, cfg: ServeConfig) -> str:
+    """400 over max_query_chars: a longer query could overrun the model's context."""
     if len(query) > cfg.max_query_chars:
         raise ApiError(400, f"query is {len(query)} characters; this server takes at most {cfg.max_query_chars} "
                             "(gorilla serve --max-query-chars)", code="query_too_long")
@@ -325,6 +360,7 @@ async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> Asy
 
 
 def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
+    """A non-streamed answer in OpenAI's chat or text completion shape, plus the `gorilla` object."""
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": reply.text},
                   "finish_reason": reply.finish_reason, "logprobs": None}
@@ -337,14 +373,17 @@ def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
 
 
 def _extra(reply: Reply) -> dict[str, Any]:
+    """The `gorilla` object: the reply's fields beyond what OpenAI's choice already carries."""
     extra = asdict(reply)
     del extra["text"], extra["finish_reason"]
     return extra
 
 
 def _model_card(model_id: str) -> dict[str, Any]:
+    """The model as /v1/models lists it."""
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "gorilla"}
 
 
 def _new_id(chat: bool) -> str:
+    """A fresh response id with OpenAI's prefix for the kind of completion."""
     return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"

@@ -6,13 +6,17 @@
 torch and transformers load inside `train`, so importing this package stays light.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from gorilla.training.config import TrainConfig
 from gorilla.training.presets import PRESETS
 
 
-def train(cfg: TrainConfig, callbacks=()) -> dict:
-    """Run or resume one fine-tuning job (see gorilla.training.trainer.train)."""
-    from gorilla.training.trainer import train as run
+def train(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run or resume one fine-tuning job: gorilla.training.trainer.main, imported on call so that importing
+    this package stays light."""
+    from gorilla.training.trainer import main as run
 
     return run(cfg, callbacks)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.errors import GorillaError
+from gorilla.models.tiny import TinyConfig
 
 CONFIG_NAME = "train_config.toml"
 # Llama-class attention and MLP projections: LoRA on all of them is the usual strong default.
@@ -47,8 +48,8 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: list[str] = field(default_factory=lambda: list(LLAMA_LINEAR))
-    tiny_layers: int = 2
-    tiny_hidden: int = 64
+    tiny_layers: int = TinyConfig.num_hidden_layers  # base "tiny": the same random Llama the tests build
+    tiny_hidden: int = TinyConfig.hidden_size
     # optimisation
     epochs: float = 1.0
     max_steps: int = 0
@@ -95,13 +96,10 @@ class TrainConfig:
         return self
 
     def to_toml(self) -> str:
+        """Every field, so the file beside a model repeats the run on its own (tomli_w: imported only to write)."""
         import tomli_w
 
         return tomli_w.dumps(dataclasses.asdict(self))
-
-
-def config_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def merge(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
@@ -121,6 +119,7 @@ def merge(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainCon
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The file's table; a missing or malformed file is a one-line error naming it."""
     path = Path(path)
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))

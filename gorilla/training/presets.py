@@ -37,6 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str) -> dict[str, Any]:
+    """The recipe's overrides plus its own name, so the saved train_config.toml says which preset a run began from."""
     if name not in PRESETS:
         raise GorillaError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
     return {"preset": name, **PRESETS[name]}
