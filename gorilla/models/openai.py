@@ -4,7 +4,7 @@ Scale comes from the server; this side only has to be a good client, and the `op
 one: a connection pool, timeouts, and retries with exponential backoff (0.5 s doubling, at most 8 s)
 on 408/409/429/5xx, timeouts and dropped connections, honouring Retry-After. A URL where nothing
 listens is retried too (a server that is still starting refuses connections), so a wrong
-`--base-url` fails after the retries, 12-16 s at the default 5. What this module adds is
+`--base-url` fails after the retries, a few seconds at the default 2. What this module adds is
 Gorilla's: at most `concurrency` requests in flight, the shared prompt as chat messages
 (`gorilla.prompting`), vLLM's guided decoding through `extra_body`, and one clear line for every
 failure that escapes the retries (a wrong key, nothing listening, an error status). `openai` is
@@ -44,7 +44,7 @@ class OpenAIConfig:
     api_key: str | None = None
     mode: str = "chat"  # chat: /chat/completions with prompting.chat_messages; completions: /completions, raw prompt
     timeout_s: float = 120.0  # per attempt
-    max_retries: int = 5  # after the first attempt, with the openai client's backoff between them
+    max_retries: int = 2  # after the first attempt (the openai client's default): a wrong URL fails in seconds
     concurrency: int = 8
     guided: str = "off"
 

@@ -38,6 +38,7 @@ from gorilla.errors import GorillaError
 from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, instruction_of
 
 log = logging.getLogger("gorilla.serve")
+FINISH = "stop"  # an answer is one call: constrained decoding always closes it, so it never stops for length
 
 
 @dataclass
@@ -51,7 +52,6 @@ class Reply:
     hub: str | None = None
     source: str | None = None  # the retrieved document whose call the answer uses
     raw: str = ""  # the model's own text, before parsing
-    finish_reason: str = "stop"  # "length" when generation hit max_tokens
 
 
 class Answerer(Protocol):
@@ -355,7 +355,7 @@ async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> Asy
         yield f"data: {json.dumps(e.body())}\n\n"
         return
     yield chunk({"content": reply.text}, None)
-    yield chunk({}, reply.finish_reason, {"gorilla": _extra(reply)})
+    yield chunk({}, FINISH, {"gorilla": _extra(reply)})
     yield "data: [DONE]\n\n"
 
 
@@ -363,10 +363,10 @@ def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
     """A non-streamed answer in OpenAI's chat or text completion shape, plus the `gorilla` object."""
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": reply.text},
-                  "finish_reason": reply.finish_reason, "logprobs": None}
+                  "finish_reason": FINISH, "logprobs": None}
         kind = "chat.completion"
     else:
-        choice = {"index": 0, "text": reply.text, "finish_reason": reply.finish_reason, "logprobs": None}
+        choice = {"index": 0, "text": reply.text, "finish_reason": FINISH, "logprobs": None}
         kind = "text_completion"
     return {"id": _new_id(chat), "object": kind, "created": int(time.time()), "model": model_id,
             "choices": [choice], "gorilla": _extra(reply)}
@@ -375,7 +375,7 @@ def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:
 def _extra(reply: Reply) -> dict[str, Any]:
     """The `gorilla` object: the reply's fields beyond what OpenAI's choice already carries."""
     extra = asdict(reply)
-    del extra["text"], extra["finish_reason"]
+    del extra["text"]
     return extra
 
 
