@@ -10,11 +10,10 @@ import pytest
 from conftest import run_cli
 
 from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
-from gorilla.apibench.calls import call_key, parse_call
 from gorilla.apibench.diff import diff, render
 from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import SourceError
-from gorilla.scoring.strict import parse_call as strict_parse
+from gorilla.calls import call_key, parse_bound_call, parse_source_call
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
 
@@ -46,7 +45,7 @@ def test_torchhub_variants_from_comments_variables_and_positionals(docs):
     tts = _calls(th / "snakers4_silero-models_tts.md", torchhub)  # variables resolved to their literal values
     assert tts["silero_tts"]["api_call"].endswith("language='en', speaker='lj_16khz')")
     for rec in [*resnet.values(), *midas.values(), *meal.values(), *tts.values()]:
-        assert parse_call(rec["api_call"]) is not None and strict_parse(rec["api_call"]) is not None
+        assert parse_source_call(rec["api_call"]) is not None and parse_bound_call(rec["api_call"]) is not None
 
 
 def test_tfhub_module_page_and_other_pages(docs, tmp_path):

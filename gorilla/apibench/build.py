@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
-from gorilla.apibench.calls import call_key
 from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import Found, SourceError
 from gorilla.apibench.split import split_pairs
+from gorilla.calls import call_key
 from gorilla.data import atomic_write, read_jsonl, write_jsonl
 from gorilla.errors import GorillaError
 

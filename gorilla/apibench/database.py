@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.calls import call_key
 from gorilla.apibench.source import Found, SourceError
+from gorilla.calls import call_key
 from gorilla.data import write_jsonl
 from gorilla.data.records import API_FIELDS
 

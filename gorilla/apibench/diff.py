@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gorilla.apibench.calls import call_key
+from gorilla.calls import call_key
 from gorilla.data import HUBS, read_jsonl
 from gorilla.errors import InputError
 

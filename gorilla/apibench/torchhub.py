@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.calls import Call, find_calls, string_assignments, string_value
 from gorilla.apibench.source import (
     Found,
     ParsedFile,
@@ -24,6 +23,7 @@ from gorilla.apibench.source import (
     section,
     tables,
 )
+from gorilla.calls import SourceCall, find_calls, string_assignments, string_value
 
 LOAD = ("torch.hub.load",)
 # entrypoints that load helpers (pre/post-processing), not models
@@ -89,7 +89,7 @@ def _table_names(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     return names, rows
 
 
-def _slot(call: Call) -> tuple[str, int | None]:
+def _slot(call: SourceCall) -> tuple[str, int | None]:
     """Where the model name sits: ('model', None) for the keyword, ('arg', i) for a positional."""
     if call.kw("model") is not None:
         return "model", None
@@ -100,7 +100,7 @@ def _slot(call: Call) -> tuple[str, int | None]:
     return "arg", strings[0] if strings else None
 
 
-def _with(call: Call, slot: tuple[str, int | None], value: str, env: dict[str, str]) -> Call:
+def _with(call: SourceCall, slot: tuple[str, int | None], value: str, env: dict[str, str]) -> SourceCall:
     """The call with its model slot set to `value` and variable arguments replaced by their literal values."""
     def lit(v: str) -> str:
         return repr(env[v]) if v in env else v
@@ -110,10 +110,10 @@ def _with(call: Call, slot: tuple[str, int | None], value: str, env: dict[str, s
         kwargs = [(k, repr(value) if k == "model" else v) for k, v in kwargs]
     elif slot[1] is not None:
         args[slot[1]] = repr(value)
-    return Call(call.name, tuple(args), tuple(kwargs), call.line)
+    return SourceCall(call.name, tuple(args), tuple(kwargs), call.line)
 
 
-def _canonical(call: Call) -> str:
+def _canonical(call: SourceCall) -> str:
     """Upstream's spelling: `torch.hub.load(repo_or_dir='r', model='m', ...)` when that is valid Python."""
     args, kwargs = list(call.args), [(k, v) for k, v in call.kwargs if k not in ("repo_or_dir", "model")]
     repo, model = call.kw("repo_or_dir"), call.kw("model")
@@ -122,9 +122,9 @@ def _canonical(call: Call) -> str:
     if model is None and len(args) == 1:
         model = args.pop(0)
     if args:  # extra positionals (MEAL-V2): keep them positional
-        return Call(call.name, (repo, *([model] if model else []), *args), tuple(kwargs)).text()
+        return SourceCall(call.name, (repo, *([model] if model else []), *args), tuple(kwargs)).text()
     head = [("repo_or_dir", repo)] + ([("model", model)] if model else [])
-    return Call(call.name, (), (*head, *kwargs)).text()
+    return SourceCall(call.name, (), (*head, *kwargs)).text()
 
 
 def parse_file(path: Path) -> ParsedFile:
