@@ -68,6 +68,7 @@ def _parser() -> Parser:
 
 
 def _text(node: Node, src: bytes) -> str:
+    """A node's source text (tree-sitter gives byte offsets into the UTF-8 source)."""
     return src[node.start_byte: node.end_byte].decode()
 
 
@@ -157,6 +158,7 @@ def _splat_kwargs(splat: Node, src: bytes) -> list[tuple[str, str]]:
 
 
 def _source_call(node: Node, src: bytes) -> SourceCall:
+    """A call node as written; `**{'k': v}` counts as `k=v`, comments are skipped."""
     args: list[str] = []
     kwargs: list[tuple[str, str]] = []
     for a in node.child_by_field_name("arguments").named_children:
@@ -230,12 +232,14 @@ class BoundCall:
 
 
 def _positional_names(api_name: str) -> tuple[str, ...]:
+    """Parameter names of the API's positional arguments (`.from_pretrained` for any class), else ()."""
     if api_name in SIGNATURES:
         return SIGNATURES[api_name]
     return next((v for k, v in SIGNATURES.items() if k.startswith(".") and api_name.endswith(k)), ())
 
 
 def _has_string(node: Node) -> bool:
+    """Whether a string literal sits anywhere in the value (`f('x')` does): such values identify an API."""
     return node.type == "string" or any(_has_string(c) for c in node.named_children)
 
 
