@@ -275,6 +275,7 @@ def test_build_config_file_then_flags(tmp_path):
     cfg = load_config(cfg_file, "torch", {"teacher": "embedded", "out": None})
     assert (cfg.hub, cfg.teacher, cfg.selfinstruct.per_api) == ("torchhub", "embedded", 5)
     assert cfg.docs == (tmp_path / "docs/th").resolve() and cfg.out == (tmp_path / "out/th").resolve()
+    assert load_config(cfg_file, "th", {}).hub == "torchhub"  # the aliases of gorilla.data.hubs, `th` included
     cfg_file.write_text("[torchhub]\ndocs = 'd'\nout = 'o'\nper_apis = 3\n")
     with pytest.raises(Exception, match="unknown setting.*per_apis"):
         load_config(cfg_file, "torchhub", {})

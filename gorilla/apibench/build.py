@@ -20,10 +20,10 @@ from gorilla.apibench.source import Found, SourceError
 from gorilla.apibench.split import split_pairs
 from gorilla.calls import call_key
 from gorilla.data import atomic_write, read_jsonl, write_jsonl
+from gorilla.data.hubs import resolve_alias
 from gorilla.errors import GorillaError
 
 PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo}
-HUB_ALIASES = {"tfhub": "tensorflowhub", "tf": "tensorflowhub", "hf": "huggingface", "torch": "torchhub"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ def load_config(path: Path | None, hub: str, overrides: dict[str, Any]) -> Build
 
 
 def normalize(hub: str) -> str:
-    hub = HUB_ALIASES.get(hub.lower(), hub.lower())
+    """The source a build is for: aliases as everywhere (`gorilla.data.hubs`), then one of PARSERS."""
+    hub = resolve_alias(hub)
     if hub not in PARSERS:
         raise GorillaError(f"--hub: expected one of {', '.join(PARSERS)}, got {hub!r}")
     return hub
