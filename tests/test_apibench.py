@@ -239,6 +239,28 @@ def test_selfinstruct_resumes_and_is_deterministic(tiny, tmp_path):
     assert prompt.count("API: ") == 4 and prompt.endswith("Requests:\n1.") and "Write 10 new" in prompt
 
 
+def test_build_resumes_from_the_teacher_journal_after_a_crash(tiny, tmp_path, monkeypatch):
+    from gorilla.apibench.build import BuildConfig, build, journal_path
+
+    docs, out = tmp_path / "api.jsonl", tmp_path / "th"
+    docs.write_text("".join(json.dumps(r) + "\n" for r in _db(3)))
+    cfg = BuildConfig(hub="torchhub", docs=docs, out=out, teacher="tiny",
+                      selfinstruct=SelfInstructConfig(max_new_tokens=12, batch_size=1))
+    teacher = Counting(tiny, fail_after=1)
+    monkeypatch.setattr(selfinstruct, "load_teacher", lambda *a, **k: teacher)  # whichever `teacher` is current
+    with pytest.raises(RuntimeError):
+        build(cfg, report=lambda _: None)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [".th.teacher.jsonl", "api.jsonl"]
+    assert len(journal_path(out).read_text().splitlines()) == 1  # the finished API outlived the crash
+    teacher = Counting(tiny)
+    m = build(cfg, report=lambda _: None)
+    assert teacher.prompts == 2 and m["instructions"]["apis"] == 3  # only the APIs not done before the crash
+    assert sorted(p.name for p in out.iterdir()) == ["api.jsonl", "eval.json", "manifest.json", "teacher.jsonl", "train.json"]
+    assert len((out / "teacher.jsonl").read_text().splitlines()) == 3 and not journal_path(out).exists()
+    teacher = Counting(tiny, fail_after=0)  # a rebuild re-filters the finished build's text, asks nothing
+    assert build(cfg, report=lambda _: None)["instructions"]["kept"] == m["instructions"]["kept"]
+
+
 def test_build_cli_end_to_end_no_instructions(docs, tmp_path):
     out = tmp_path / "th"
     r = run_cli("apibench", "build", "--hub", "torchhub", "--docs", str(docs / "torchhub"), "--out", str(out),
