@@ -31,6 +31,8 @@ PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingf
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """One build's settings: a TOML file's `[defaults]` and `[<hub>]`, then flags (`load_config`)."""
+
     hub: str
     docs: Path
     out: Path
@@ -56,6 +58,7 @@ class Problems:
     shown: int = 20  # the rest are counted, and listed in the manifest
 
     def __call__(self, error: SourceError, whole_file: bool) -> None:
+        """Raise `error`, or under --keep-going count it (a whole file or one record) and show the first few."""
         if not self.keep_going:
             raise error
         (self.skipped_files if whole_file else self.skipped_records).append(str(error))

@@ -13,6 +13,7 @@ from gorilla.data.records import API_FIELDS
 
 
 def _empty(value: Any) -> bool:
+    """A field with nothing in it, which a duplicate's value may fill (upstream writes `N/A` too)."""
     return value in (None, "", [], {}, "N/A")
 
 
@@ -48,4 +49,5 @@ def merge(found: Iterable[Found], hub: str) -> tuple[list[dict[str, Any]], int]:
 
 
 def write(path: Path, records: list[dict[str, Any]]) -> int:
+    """Write the database as JSONL, atomically; return the number of records."""
     return write_jsonl(path, records)

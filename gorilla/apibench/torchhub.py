@@ -123,6 +123,7 @@ def _slot_text(call: SourceCall, slot: Slot) -> str | None:
 def _with(call: SourceCall, slot: Slot, value: str, env: dict[str, str]) -> SourceCall:
     """The call with its model slot set to `value` and variable arguments replaced by their literal values."""
     def lit(v: str) -> str:
+        """A variable's literal value, as Python source; anything else as written."""
         return repr(env[v]) if v in env else v
     args = [lit(a) for a in call.args]
     kwargs = [(k, lit(v)) for k, v in call.kwargs]
