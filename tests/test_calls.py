@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from gorilla.calls import (
     BoundCall,
@@ -66,5 +67,6 @@ def test_find_calls_and_string_assignments_read_doc_code():
 
 def test_importing_calls_loads_neither_tree_sitter_nor_torch():
     code = "import sys, gorilla.calls; print(sorted(m for m in ('tree_sitter', 'torch') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.strip() == "[]"
