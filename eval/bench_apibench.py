@@ -5,7 +5,7 @@
             upstream eval set; arms run side by side in one process, on one corpus (upstream's DB).
 
 Our pairs carry our spelling of each call; to be looked up in upstream's database they are mapped to
-the upstream entry with the same identity (`gorilla.apibench.calls.call_key`), and pairs whose API
+the upstream entry with the same identity (`gorilla.calls.call_key`), and pairs whose API
 upstream lacks are dropped (counted). Results go to eval/results/apibench.json (merged by section)
 and eval/results/apibench.md.
 
@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from gorilla.apibench import build as builder
-from gorilla.apibench.calls import call_key
 from gorilla.apibench.diff import diff
 from gorilla.apibench.tfhub import files as tf_files
 from gorilla.apibench.tfhub import handle_from_path
+from gorilla.calls import call_key
 from gorilla.data import ApiBenchPaths, read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,12 +10,11 @@ import pytest
 from conftest import run_cli
 
 from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
-from gorilla.apibench.calls import call_key, parse_call
 from gorilla.apibench.diff import diff, render
 from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import SourceError
+from gorilla.calls import call_key, parse_bound_call, parse_source_call
 from gorilla.prompting import instruction_of, teacher_prompt
-from gorilla.scoring.strict import parse_call as strict_parse
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
 
@@ -47,7 +46,7 @@ def test_torchhub_variants_from_comments_variables_and_positionals(docs):
     tts = _calls(th / "snakers4_silero-models_tts.md", torchhub)  # variables resolved to their literal values
     assert tts["silero_tts"]["api_call"].endswith("language='en', speaker='lj_16khz')")
     for rec in [*resnet.values(), *midas.values(), *meal.values(), *tts.values()]:
-        assert parse_call(rec["api_call"]) is not None and strict_parse(rec["api_call"]) is not None
+        assert parse_source_call(rec["api_call"]) is not None and parse_bound_call(rec["api_call"]) is not None
 
 
 def test_tfhub_module_page_and_other_pages(docs, tmp_path):
@@ -242,6 +241,28 @@ def test_selfinstruct_resumes_and_is_deterministic(tiny, tmp_path):
     assert prompt.count("API: ") == 4 and prompt.endswith("Requests:\n1.") and "Write 10 new" in prompt
 
 
+def test_build_resumes_from_the_teacher_journal_after_a_crash(tiny, tmp_path, monkeypatch):
+    from gorilla.apibench.build import BuildConfig, build, journal_path
+
+    docs, out = tmp_path / "api.jsonl", tmp_path / "th"
+    docs.write_text("".join(json.dumps(r) + "\n" for r in _db(3)))
+    cfg = BuildConfig(hub="torchhub", docs=docs, out=out, teacher="tiny",
+                      selfinstruct=SelfInstructConfig(max_new_tokens=12, batch_size=1))
+    teacher = Counting(tiny, fail_after=1)
+    monkeypatch.setattr(selfinstruct, "load_teacher", lambda *a, **k: teacher)  # whichever `teacher` is current
+    with pytest.raises(RuntimeError):
+        build(cfg, report=lambda _: None)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [".th.teacher.jsonl", "api.jsonl"]
+    assert len(journal_path(out).read_text().splitlines()) == 1  # the finished API outlived the crash
+    teacher = Counting(tiny)
+    m = build(cfg, report=lambda _: None)
+    assert teacher.prompts == 2 and m["instructions"]["apis"] == 3  # only the APIs not done before the crash
+    assert sorted(p.name for p in out.iterdir()) == ["api.jsonl", "eval.json", "manifest.json", "teacher.jsonl", "train.json"]
+    assert len((out / "teacher.jsonl").read_text().splitlines()) == 3 and not journal_path(out).exists()
+    teacher = Counting(tiny, fail_after=0)  # a rebuild re-filters the finished build's text, asks nothing
+    assert build(cfg, report=lambda _: None)["instructions"]["kept"] == m["instructions"]["kept"]
+
+
 def test_build_cli_end_to_end_no_instructions(docs, tmp_path):
     out = tmp_path / "th"
     r = run_cli("apibench", "build", "--hub", "torchhub", "--docs", str(docs / "torchhub"), "--out", str(out),
@@ -278,6 +299,7 @@ def test_build_config_file_then_flags(tmp_path):
     cfg = load_config(cfg_file, "torch", {"teacher": "embedded", "out": None})
     assert (cfg.hub, cfg.teacher, cfg.selfinstruct.per_api) == ("torchhub", "embedded", 5)
     assert cfg.docs == (tmp_path / "docs/th").resolve() and cfg.out == (tmp_path / "out/th").resolve()
+    assert load_config(cfg_file, "th", {}).hub == "torchhub"  # the aliases of gorilla.data.hubs, `th` included
     cfg_file.write_text("[torchhub]\ndocs = 'd'\nout = 'o'\nper_apis = 3\n")
     with pytest.raises(Exception, match="unknown setting.*per_apis"):
         load_config(cfg_file, "torchhub", {})

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from gorilla.calls import parse_bound_call
 from gorilla.data.records import ApiEntry
 from gorilla.errors import InputError
 from gorilla.scoring import Scorer
 from gorilla.scoring.compat import CompatMatcher, compat_candidate
-from gorilla.scoring.strict import StrictMatcher, parse_call
+from gorilla.scoring.strict import StrictMatcher
 from tests.conftest import REPO, run_cli
 
 REFERENCE = REPO.parent / "shared" / "reference" / "upstream-scores.json"
@@ -220,7 +221,7 @@ def test_strict_nested_calls_identify_and_first_match_decides():
     assert m.match("pipeline('question-answering', model='deepset/b')")[0] == []
     assert m.match('pipeline("question-answering", model=AutoModel.from_pretrained("deepset/a"))')[0] == [0]
     assert m.match("joblib.load('model.joblib')")[0] == [1, 2]
-    assert parse_call("x = 1") is None
+    assert parse_bound_call("x = 1") is None
 
 
 def test_strict_uses_only_the_api_call_field(tmp_path):

@@ -1,7 +1,9 @@
-"""parse -> database -> instructions -> split, written to a staging folder and renamed into place.
+"""parse -> database -> instructions -> split, written to a staging folder that replaces `out` when done.
 
-The staging folder (`.<out>.partial` beside `out`) also keeps the teacher's raw text, so a build
-that crashed resumes generation where it stopped; `out` only ever holds a finished build.
+`gorilla.data.jsonl.atomic_dir` stages the build, so `out` only ever holds a finished one. The staging
+folder goes when a build fails, so the teacher's raw text is appended elsewhere: to the journal
+`.<out>.teacher.jsonl` beside `out`. It outlives a crash, a rerun resumes generation where it stopped,
+and a finished build takes a copy (`out/teacher.jsonl`) and removes it.
 """
 
 from __future__ import annotations
@@ -15,19 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
-from gorilla.apibench.calls import call_key
 from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import Found, SourceError
 from gorilla.apibench.split import split_pairs
-from gorilla.data import atomic_write, read_jsonl, write_jsonl
+from gorilla.calls import call_key
+from gorilla.data import read_jsonl, write_jsonl
+from gorilla.data.hubs import resolve_alias
+from gorilla.data.jsonl import atomic_dir
 from gorilla.errors import GorillaError
 
 PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo}
-HUB_ALIASES = {"tfhub": "tensorflowhub", "tf": "tensorflowhub", "hf": "huggingface", "torch": "torchhub"}
 
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """One build's settings: a TOML file's `[defaults]` and `[<hub>]`, then flags (`load_config`)."""
+
     hub: str
     docs: Path
     out: Path
@@ -53,6 +58,7 @@ class Problems:
     shown: int = 20  # the rest are counted, and listed in the manifest
 
     def __call__(self, error: SourceError, whole_file: bool) -> None:
+        """Raise `error`, or under --keep-going count it (a whole file or one record) and show the first few."""
         if not self.keep_going:
             raise error
         (self.skipped_files if whole_file else self.skipped_records).append(str(error))
@@ -92,7 +98,8 @@ def load_config(path: Path | None, hub: str, overrides: dict[str, Any]) -> Build
 
 
 def normalize(hub: str) -> str:
-    hub = HUB_ALIASES.get(hub.lower(), hub.lower())
+    """The source a build is for: aliases as everywhere (`gorilla.data.hubs`), then one of PARSERS."""
+    hub = resolve_alias(hub)
     if hub not in PARSERS:
         raise GorillaError(f"--hub: expected one of {', '.join(PARSERS)}, got {hub!r}")
     return hub
@@ -140,13 +147,32 @@ def merge_checked(found: list[Found], hub: str, problems: Problems) -> tuple[lis
     return database.merge(good, hub)
 
 
-def _replace_dir(staging: Path, out: Path) -> None:
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+def journal_path(out: Path) -> Path:
+    """Where the teacher's raw text goes as it comes: beside `out`, so that it outlives a failed build."""
+    return out.with_name(f".{out.name}.teacher.jsonl")
+
+
+def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], staging: Path,
+                 progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    """Teacher text for every API (resumed from the journal), filtered, split by API into staging; the counts."""
+    seeds = selfinstruct.load_seeds(hub, cfg.seeds)
+    journal = journal_path(cfg.out)
+    if not journal.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
+        shutil.copyfile(cfg.out / "teacher.jsonl", journal)
+    teacher_id = selfinstruct.teacher_id(cfg.teacher, cfg.teacher_model)
+    t1 = time.perf_counter()
+    texts = selfinstruct.generate(
+        records, hub, lambda: selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency),
+        teacher_id, seeds, journal, cfg.selfinstruct, progress)
+    pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct, seeds)
+    train, evals = split_pairs(pairs, lambda p: call_key(hub, p["api_call"]) or p["api_call"], cfg.eval_fraction,
+                               cfg.selfinstruct.seed)
+    write_jsonl(staging / "train.json", train)
+    write_jsonl(staging / "eval.json", evals)
+    shutil.copyfile(journal, staging / "teacher.jsonl")
+    return {**counts, "teacher": teacher_id, "train_pairs": len(train), "eval_pairs": len(evals),
+            "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1),
+            "teacher_seconds_total": selfinstruct.teacher_seconds(journal)}
 
 
 def build(cfg: BuildConfig, report: Callable[[str], None] = print,
@@ -161,41 +187,17 @@ def build(cfg: BuildConfig, report: Callable[[str], None] = print,
         records = records[: cfg.limit]
     if not records:
         raise GorillaError(f"no API records found in {cfg.docs}")
-    staging = cfg.out.with_name(f".{cfg.out.name}.partial")
-    staging.mkdir(parents=True, exist_ok=True)
-    database.write(staging / "api.jsonl", records)
-    manifest: dict[str, Any] = {
-        "hub": hub, "docs": str(cfg.docs), "files": files, "records_found": len(found), "duplicates_merged": merged,
-        "records_skipped": len(problems.skipped_records), "apis": len(records),
-        "skipped": {"files": problems.skipped_files, "records": problems.skipped_records[:1000]},
-        "parse_seconds": round(time.perf_counter() - t0, 2),
-    }
-    if cfg.instructions:
-        seeds = selfinstruct.load_seeds(hub, cfg.seeds)
-        raw = staging / "teacher.jsonl"
-        if not raw.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
-            shutil.copyfile(cfg.out / "teacher.jsonl", raw)
-        teacher_id = selfinstruct.teacher_id(cfg.teacher, cfg.teacher_model)
-        t1 = time.perf_counter()
-        texts = selfinstruct.generate(
-            records, hub, lambda: selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency),
-            teacher_id, seeds, raw, cfg.selfinstruct, progress)
-        pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct, seeds)
-        train, evals = split_pairs(pairs, lambda p: call_key(hub, p["api_call"]) or p["api_call"], cfg.eval_fraction,
-                                   cfg.selfinstruct.seed)
-        write_jsonl(staging / "train.json", train)
-        write_jsonl(staging / "eval.json", evals)
-        manifest["instructions"] = {**counts, "teacher": teacher_id, "train_pairs": len(train), "eval_pairs": len(evals),
-                                    "eval_fraction": cfg.eval_fraction, "generate_seconds": round(time.perf_counter() - t1, 1),
-                                    "teacher_seconds_total": selfinstruct.teacher_seconds(raw)}
-    else:
-        (staging / "teacher.jsonl").unlink(missing_ok=True)
-        for name in ("train.json", "eval.json"):
-            (staging / name).unlink(missing_ok=True)
-        manifest["instructions"] = None
-    manifest["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
-    manifest["seconds"] = round(time.perf_counter() - t0, 1)
-    with atomic_write(staging / "manifest.json") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False)
-    _replace_dir(staging, cfg.out)
+    with atomic_dir(cfg.out) as staging:
+        database.write(staging / "api.jsonl", records)
+        manifest: dict[str, Any] = {
+            "hub": hub, "docs": str(cfg.docs), "files": files, "records_found": len(found), "duplicates_merged": merged,
+            "records_skipped": len(problems.skipped_records), "apis": len(records),
+            "skipped": {"files": problems.skipped_files, "records": problems.skipped_records[:1000]},
+            "parse_seconds": round(time.perf_counter() - t0, 2),
+        }
+        manifest["instructions"] = instructions(cfg, hub, records, staging, progress) if cfg.instructions else None
+        manifest["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+        manifest["seconds"] = round(time.perf_counter() - t0, 1)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    journal_path(cfg.out).unlink(missing_ok=True)  # a finished build holds its own copy
     return manifest

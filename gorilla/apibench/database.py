@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.calls import call_key
 from gorilla.apibench.source import Found, SourceError
+from gorilla.calls import call_key
 from gorilla.data import write_jsonl
 from gorilla.data.records import API_FIELDS
 
 
 def _empty(value: Any) -> bool:
+    """A field with nothing in it, which a duplicate's value may fill (upstream writes `N/A` too)."""
     return value in (None, "", [], {}, "N/A")
 
 
@@ -48,4 +49,5 @@ def merge(found: Iterable[Found], hub: str) -> tuple[list[dict[str, Any]], int]:
 
 
 def write(path: Path, records: list[dict[str, Any]]) -> int:
+    """Write the database as JSONL, atomically; return the number of records."""
     return write_jsonl(path, records)

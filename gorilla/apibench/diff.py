@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from gorilla.apibench.calls import call_key
+from gorilla.calls import call_key
 from gorilla.data import HUBS, read_jsonl
 from gorilla.errors import InputError
 
 
 @dataclass
 class Diff:
+    """Upstream's distinct calls (by `call_key`) sorted into reproduced, missing and unparsed; ours into extra."""
+
     hub: str
     upstream: int  # distinct upstream calls
     reproduced: list[str] = field(default_factory=list)
@@ -27,9 +30,11 @@ class Diff:
 
     @property
     def coverage(self) -> float:
+        """Share of upstream's distinct calls the build reproduces."""
         return len(self.reproduced) / self.upstream if self.upstream else 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON (`--json`): counts, and the lists worth reading (missing, unparsed)."""
         return {"hub": self.hub, "upstream_distinct": self.upstream, "reproduced": len(self.reproduced),
                 "coverage": round(self.coverage, 4), "missing": self.missing, "extra_count": len(self.extra),
                 "unparsed_upstream": self.unparsed}
@@ -83,6 +88,7 @@ def diff(built: Path, upstream: Path, hub: str | None = None, restrict_to_built_
 
 
 def render(d: Diff, show_extra: int = 20) -> str:
+    """The diff for a terminal: the headline figure, then what is missing and the first extra calls."""
     lines = [f"{d.hub}: reproduced {len(d.reproduced)}/{d.upstream} distinct upstream calls ({d.coverage:.1%}); "
              f"{len(d.extra)} extra in the build"]
     if d.unparsed:

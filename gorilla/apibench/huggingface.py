@@ -11,15 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.source import (
-    Found,
-    ParsedFile,
-    SourceError,
-    code_blocks,
-    first_paragraph,
-    front_matter,
-    read_text,
-)
+from gorilla.apibench import source
 
 # pipeline_tag -> upstream's domain prefix
 _MODALITY = {
@@ -46,6 +38,7 @@ _LIBRARY_CALL = {
 
 
 def files(docs: Path) -> list[Path]:
+    """The model cards under `docs` (`<org>/<name>/README.md`, or any .md directly in it), in a stable order."""
     if docs.is_file():
         return [docs]
     return sorted(p for p in docs.rglob("*.md") if p.name.lower() in ("readme.md", "modelcard.md") or p.parent == docs)
@@ -60,11 +53,13 @@ def model_id(path: Path, meta: dict[str, Any]) -> str:
 
 
 def domain_of(tag: str) -> str:
+    """Upstream's domain, `<modality> <Task>` (`Computer Vision Image Classification`), from the pipeline tag."""
     modality = next((m for m, tags in _MODALITY.items() if tag in tags), "Natural Language Processing")
     return f"{modality} {tag.replace('-', ' ').title()}" if tag else modality
 
 
 def api_call_of(mid: str, library: str, tag: str) -> str:
+    """The load call the model's library documents: a pipeline for transformers tasks, else the library's loader."""
     if library in _LIBRARY_CALL:
         return _LIBRARY_CALL[library].format(id=mid)
     if tag in _NON_PIPELINE:
@@ -75,6 +70,7 @@ def api_call_of(mid: str, library: str, tag: str) -> str:
 
 
 def _as_list(value: Any) -> list[str]:
+    """A front-matter field that may be one value or a list, as a list of strings."""
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
@@ -90,20 +86,21 @@ def _performance(meta: dict[str, Any]) -> dict[str, Any]:
         return {"dataset": ", ".join(_as_list(meta.get("datasets"))), "accuracy": ", ".join(_as_list(meta.get("metrics")))}
 
 
-def parse_file(path: Path) -> ParsedFile:
-    text = read_text(path)
-    meta, body_line = front_matter(text, path)
-    out = ParsedFile(str(path))
+def parse_file(path: Path) -> source.ParsedFile:
+    """The card's one record; a card without front matter, or with a non-string tag or library, is an error."""
+    text = source.read_text(path)
+    meta, body_line = source.front_matter(text, path)
+    out = source.ParsedFile(str(path))
     if not meta:
-        raise SourceError(path, 1, 1, "model card has no YAML front matter (expected '---' with pipeline_tag, library_name)")
+        raise source.SourceError(path, 1, 1, "model card has no YAML front matter (expected '---' with pipeline_tag, library_name)")
     tag = str(meta.get("pipeline_tag") or "")
     library = str(meta.get("library_name") or "transformers")
     for key in ("pipeline_tag", "library_name"):
         if key in meta and not isinstance(meta[key], str):
-            raise SourceError(path, _line_of(text, key), 1, f"{key}: expected a string, got {type(meta[key]).__name__}")
+            raise source.SourceError(path, _line_of(text, key), 1, f"{key}: expected a string, got {type(meta[key]).__name__}")
     mid = model_id(path, meta)
     body = text.split("\n", body_line)[-1] if body_line > 1 else text
-    example = next((b.code.strip() for b in code_blocks(text) if b.lang in ("python", "py")), "")
+    example = next((b.code.strip() for b in source.code_blocks(text) if b.lang in ("python", "py")), "")
     record = {
         "domain": domain_of(tag),
         "framework": "Hugging Face " + {"transformers": "Transformers"}.get(library, library),
@@ -114,11 +111,12 @@ def parse_file(path: Path) -> ParsedFile:
         "python_environment_requirements": [library] + (["torch"] if library in ("transformers", "diffusers") else []),
         "example_code": example,
         "performance": _performance(meta),
-        "description": first_paragraph(body),
+        "description": source.first_paragraph(body),
     }
-    out.found.append(Found(record, str(path), 1, 1))
+    out.found.append(source.Found(record, str(path), 1, 1))
     return out
 
 
 def _line_of(text: str, key: str) -> int:
+    """The line a front-matter key is on, to locate its error (1 when not found)."""
     return next((i for i, ln in enumerate(text.split("\n"), 1) if ln.startswith(f"{key}:")), 1)

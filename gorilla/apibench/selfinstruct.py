@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.calls import call_key
+from gorilla.calls import call_key, normalize_call, parse_bound_call
 from gorilla.data.paths import REPO_ROOT
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
@@ -241,9 +241,9 @@ def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, 
     Hand-written requests (gorilla/resources/instructions) pass the same filters.
     """
     from gorilla.data.records import ApiEntry
-    from gorilla.retrieval.base import Corpus, normalize_call
+    from gorilla.retrieval.base import Corpus
     from gorilla.retrieval.bm25 import BM25Retriever
-    from gorilla.scoring.strict import StrictMatcher, parse_call
+    from gorilla.scoring.strict import StrictMatcher
 
     entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
     matcher = StrictMatcher(entries)
@@ -260,7 +260,7 @@ def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, 
             continue
         names = forbidden_names(hub, api)
         # the pair must teach a Python call that the strict scorer maps back to this very entry
-        own_call = parse_call(api["api_call"]) is not None and i in matcher.match(api["api_call"])[0]
+        own_call = parse_bound_call(api["api_call"]) is not None and i in matcher.match(api["api_call"])[0]
         for text in requests[i]:
             n_words = len(text.split())
             if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gorilla.apibench.calls import Call, find_calls, string_value, tfhub_handle
 from gorilla.apibench.source import Found, ParsedFile, SourceError, code_blocks, first_paragraph, read_text
+from gorilla.calls import SourceCall, find_calls, string_value, tfhub_handle
 
 URL = "https://tfhub.dev/"
 LOADERS = ("hub.KerasLayer", "hub.load", "hub.Module")
@@ -40,7 +40,7 @@ def metadata(text: str) -> dict[str, list[str]]:
     return out
 
 
-def _page_call(text: str, handle: str) -> Call | None:
+def _page_call(text: str, handle: str) -> SourceCall | None:
     """The page's own load call on its handle, literal arguments only."""
     for block in code_blocks(text):
         if handle not in block.code:
@@ -50,8 +50,8 @@ def _page_call(text: str, handle: str) -> Call | None:
             if url and tfhub_handle(url) == handle and not call.name.endswith("Module"):
                 kwargs = tuple((k, v) for k, v in call.kwargs if k != "handle" and (string_value(v) is not None
                                                                                    or v in ("True", "False") or v.isdigit()))
-                return Call(call.name.split(".", 1)[-1] if call.name.startswith("tensorflow_hub.") else call.name,
-                            (repr(URL + handle),), kwargs)
+                return SourceCall(call.name.split(".", 1)[-1] if call.name.startswith("tensorflow_hub.") else call.name,
+                                  (repr(URL + handle),), kwargs)
     return None
 
 
@@ -77,7 +77,7 @@ def parse_file(path: Path) -> ParsedFile:
     call = _page_call(text, handle)
     if call is None:
         loader = "hub.KerasLayer" if task in _KERAS_TASKS and fmt != "hub" else "hub.load"
-        call = Call(loader, (repr(URL + handle),), ())
+        call = SourceCall(loader, (repr(URL + handle),), ())
     summary = " ".join(text.split("\n", 1)[1].split("<!--", 1)[0].split()) if "\n" in text else ""
     overview = first_paragraph(text.split("## Overview", 1)[1]) if "## Overview" in text else ""
     publisher, *name, version = handle.split("/")

@@ -8,10 +8,11 @@ of the page's model table. All of them become records.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.calls import Call, find_calls, string_assignments, string_value
 from gorilla.apibench.source import (
     Found,
     ParsedFile,
@@ -24,6 +25,7 @@ from gorilla.apibench.source import (
     section,
     tables,
 )
+from gorilla.calls import SourceCall, find_calls, string_assignments, string_value
 
 LOAD = ("torch.hub.load",)
 # entrypoints that load helpers (pre/post-processing), not models
@@ -31,6 +33,7 @@ HELPER = re.compile(r"(utils|transforms|_get)$")
 _NAME = re.compile(r"^[A-Za-z][\w.]*$")
 # first-column headers of tables that list model variants
 _TABLE_HEAD = re.compile(r"model|network|arch", re.I)
+_PIP = re.compile(r"pip install (?:-q |-U |--quiet )*([\w\-=<>.\[\], ]+)")
 _DOMAINS = (  # (pattern over title, summary and tags, upstream-style domain), first hit wins
     (r"voice activity", "Voice Activity Detection"),
     (r"text.to.speech|tts|mel spectrogram|waveform|speech from", "Text-To-Speech"),
@@ -43,15 +46,18 @@ _DOMAINS = (  # (pattern over title, summary and tags, upstream-style domain), f
 
 
 def files(docs: Path) -> list[Path]:
+    """Every page under `docs` (or `docs` itself, one page), in a stable order so builds are reproducible."""
     return sorted(docs.rglob("*.md")) if docs.is_dir() else [docs]
 
 
 def domain_of(meta: dict[str, Any]) -> str:
+    """Upstream's domain for a page: pages carry no domain, so their title, summary and tags imply one."""
     words = " ".join(str(meta.get(k, "")) for k in ("title", "summary", "tags")).lower()
     return next(d for pat, d in _DOMAINS if re.search(pat, words))
 
 
 def _shared_affix(a: str, b: str, n: int = 5) -> bool:
+    """Two different names that share their first or last `n` characters (`resnet18`, `resnet34`)."""
     a, b = a.lower(), b.lower()
     return a != b and (a[:n] == b[:n] or (len(a) > n and len(b) > n and a[-n:] == b[-n:]))
 
@@ -68,6 +74,7 @@ def _uncomment(code: str) -> str:
 
 
 def _comment_names(code: str) -> list[str]:
+    """Identifier-like words in the code's comments, where pages list a model's siblings."""
     names = []
     for ln in code.split("\n"):
         if "#" in ln:
@@ -89,31 +96,45 @@ def _table_names(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     return names, rows
 
 
-def _slot(call: Call) -> tuple[str, int | None]:
-    """Where the model name sits: ('model', None) for the keyword, ('arg', i) for a positional."""
+# where a load call names its model: the `model` keyword, a positional index, or nowhere
+Slot = str | int | None
+
+
+def _model_slot(call: SourceCall) -> Slot:
+    """Where the model name sits: `"model"` for the keyword, else the positional after the repo.
+
+    A second positional string after the repo (MEAL-V2: repo, entrypoint, variant) is the variant's name.
+    """
     if call.kw("model") is not None:
-        return "model", None
-    first = 0 if call.kw("repo_or_dir") is not None else 1
-    strings = [i for i in range(first, len(call.args))]
-    if len(strings) >= 2 and string_value(call.args[strings[1]]) is not None:
-        return "arg", strings[1]  # repo, entrypoint, variant (MEAL-V2)
-    return "arg", strings[0] if strings else None
+        return "model"
+    positions = range(0 if call.kw("repo_or_dir") is not None else 1, len(call.args))
+    if len(positions) >= 2 and string_value(call.args[positions[1]]) is not None:
+        return positions[1]
+    return positions[0] if positions else None
 
 
-def _with(call: Call, slot: tuple[str, int | None], value: str, env: dict[str, str]) -> Call:
+def _slot_text(call: SourceCall, slot: Slot) -> str | None:
+    """The source text in the model slot: a string literal or a variable."""
+    if slot == "model":
+        return call.kw("model")
+    return call.args[slot] if isinstance(slot, int) else None
+
+
+def _with(call: SourceCall, slot: Slot, value: str, env: dict[str, str]) -> SourceCall:
     """The call with its model slot set to `value` and variable arguments replaced by their literal values."""
     def lit(v: str) -> str:
+        """A variable's literal value, as Python source; anything else as written."""
         return repr(env[v]) if v in env else v
     args = [lit(a) for a in call.args]
     kwargs = [(k, lit(v)) for k, v in call.kwargs]
-    if slot[0] == "model":
+    if slot == "model":
         kwargs = [(k, repr(value) if k == "model" else v) for k, v in kwargs]
-    elif slot[1] is not None:
-        args[slot[1]] = repr(value)
-    return Call(call.name, tuple(args), tuple(kwargs), call.line)
+    elif isinstance(slot, int):
+        args[slot] = repr(value)
+    return SourceCall(call.name, tuple(args), tuple(kwargs), call.line)
 
 
-def _canonical(call: Call) -> str:
+def _canonical(call: SourceCall) -> str:
     """Upstream's spelling: `torch.hub.load(repo_or_dir='r', model='m', ...)` when that is valid Python."""
     args, kwargs = list(call.args), [(k, v) for k, v in call.kwargs if k not in ("repo_or_dir", "model")]
     repo, model = call.kw("repo_or_dir"), call.kw("model")
@@ -122,72 +143,131 @@ def _canonical(call: Call) -> str:
     if model is None and len(args) == 1:
         model = args.pop(0)
     if args:  # extra positionals (MEAL-V2): keep them positional
-        return Call(call.name, (repo, *([model] if model else []), *args), tuple(kwargs)).text()
+        return SourceCall(call.name, (repo, *([model] if model else []), *args), tuple(kwargs)).text()
     head = [("repo_or_dir", repo)] + ([("model", model)] if model else [])
-    return Call(call.name, (), (*head, *kwargs)).text()
+    return SourceCall(call.name, (), (*head, *kwargs)).text()
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What every record of one page shares."""
+
+    meta: dict[str, Any]
+    description: str
+    requirements: list[str]
+    dataset: str
+    table_names: list[str]  # first-column names of the page's model tables
+    table_rows: dict[str, dict[str, str]]  # lower-cased name -> its row, the record's `performance`
+
+
+def _requirements(text: str) -> list[str]:
+    """torch, and every package a `pip install` line anywhere in the page installs (flags dropped)."""
+    packages: set[str] = set()
+    for block in code_blocks(text):
+        for spec in _PIP.findall(block.code):
+            packages.update(p for p in spec.replace(",", " ").split() if not p.startswith("-"))
+    return ["torch", *sorted(packages)]
+
+
+def _page(text: str, meta: dict[str, Any]) -> _Page:
+    """Read once per page what its records share."""
+    description = " ".join(x for x in (meta.get("summary", ""), first_paragraph(section(text, "Model Description"))) if x)
+    return _Page(meta, description, _requirements(text), _dataset(text), *_table_names(text))
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A code block that loads a model, and the string variables it assigns (in live code and in comments)."""
+
+    code: str
+    commented: str  # the commented-out lines as code, line numbers kept
+    env: dict[str, str]
+    env_commented: dict[str, str]
+
+    @classmethod
+    def of(cls, code: str) -> _Block:
+        """The block with its variables read, from live code and from commented-out lines."""
+        commented = _uncomment(code)
+        return cls(code, commented, string_assignments(code), string_assignments(commented))
+
+
+def _load_calls(block: _Block) -> list[tuple[SourceCall, bool]]:
+    """(call, written in a comment) for each torch.hub.load in the block, the live ones first."""
+    return [(c, False) for c in find_calls(block.code, LOAD)] + [(c, True) for c in find_calls(block.commented, LOAD)]
+
+
+def _loaded_model(call: SourceCall, slot: Slot, block: _Block) -> str | None:
+    """The model name a load call asks for, a variable resolved; None for helpers and local repos."""
+    raw = _slot_text(call, slot)
+    name = None if raw is None else string_value(raw) or block.env.get(raw) or block.env_commented.get(raw)
+    local = any((string_value(a) or "").startswith((".", "/")) for a in call.args)
+    return None if name is None or HELPER.search(name) or local else name
+
+
+def _siblings(call: SourceCall, slot: Slot, primary: str, block: _Block, page: _Page) -> list[str]:
+    """Variants listed beside a live load call: values its model variable gets in comments, names in comments,
+    and model-table rows (a row naming a prefix of the loaded model, `shufflenet_v2`, is that model itself)."""
+    raw = _slot_text(call, slot)
+    names = [v for k, v in _all_string_assignments(block.commented) if k == raw] if raw in block.env else []
+    names += [n for n in _comment_names(block.code) if _variant_of(n, primary)]
+    return names + [n for n in page.table_names if _variant_of(n, primary) and not primary.startswith(n)]
+
+
+def _models(block: _Block, page: _Page) -> Iterator[tuple[SourceCall, str]]:
+    """(load call for the model, its name) for each model the block loads or lists, variables resolved."""
+    env = {**block.env_commented, **block.env}
+    for call, from_comment in _load_calls(block):
+        slot = _model_slot(call)
+        primary = _loaded_model(call, slot, block)
+        if primary is None:
+            continue
+        names = [primary] if from_comment else [primary, *_siblings(call, slot, primary, block, page)]
+        for name in dict.fromkeys(names):
+            yield _with(call, slot, name, env), name
+
+
+def _record(page: _Page, code: str, call: SourceCall, name: str) -> dict[str, Any]:
+    """The API record, in upstream's schema, of model `name` loaded by `call` in a page's `code`."""
+    perf = page.table_rows.get(name.lower(), {})
+    return {
+        "domain": domain_of(page.meta), "framework": "PyTorch", "functionality": str(page.meta.get("title", "")),
+        "api_name": name, "api_call": _canonical(call),
+        "api_arguments": {k: v for k, v in call.kwargs if k not in ("repo_or_dir", "model")},
+        "python_environment_requirements": page.requirements,
+        "example_code": code.strip(),
+        "performance": {"dataset": page.dataset, **({"accuracy": perf} if perf else {})},
+        "description": page.description,
+    }
 
 
 def parse_file(path: Path) -> ParsedFile:
+    """A record for every model the page loads in its Python blocks or lists beside them, each call once."""
     text = read_text(path)
     meta, body_line = front_matter(text, path)
     out = ParsedFile(str(path))
-    blocks = [b for b in code_blocks(text) if b.lang in ("python", "py", "") and "torch.hub.load" in b.code]
+    blocks = [b for b in code_blocks(text) if b.lang in ("python", "py", "") and LOAD[0] in b.code]
     if not blocks:
         return out
-    table_names, perf_rows = _table_names(text)
-    description = " ".join(x for x in (meta.get("summary", ""), first_paragraph(section(text, "Model Description"))) if x)
-    requirements = ["torch", *sorted({p for b in code_blocks(text) for p in re.findall(r"pip install (?:-q |-U |--quiet )*([\w\-=<>.\[\], ]+)", b.code)
-                                      for p in p.replace(",", " ").split() if not p.startswith("-")})]
+    page = _page(text, meta)
     seen: set[str] = set()
     for block in blocks:
-        env = string_assignments(block.code)
-        commented = _uncomment(block.code)
-        env_commented = string_assignments(commented)
-        live = find_calls(block.code, LOAD)
-        calls = [(c, False) for c in live] + [(c, True) for c in find_calls(commented, LOAD)]
-        for call, from_comment in calls:
-            slot = _slot(call)
-            raw = call.kw("model") if slot[0] == "model" else call.args[slot[1]] if slot[1] is not None else None
-            if raw is None:
-                continue
-            primary = string_value(raw) or env.get(raw) or env_commented.get(raw)
-            local = any((string_value(a) or "").startswith((".", "/")) for a in call.args)
-            if primary is None or HELPER.search(primary) or local:
-                continue
-            names = [primary]
-            if not from_comment:
-                if raw in env:  # variable: other values assigned to it in comments, names listed nearby
-                    names += [v for k, v in _assignments_all(commented) if k == raw]
-                names += [n for n in _comment_names(block.code) if _variant_of(n, primary)]
-                # a table row may label the loaded model by a shorter name (`shufflenet_v2`)
-                names += [n for n in table_names if _variant_of(n, primary) and not primary.startswith(n)]
-            for name in dict.fromkeys(names):
-                full = _with(call, slot, name, {**env_commented, **env})
-                api_call = _canonical(full)
-                if api_call in seen:
-                    continue
-                seen.add(api_call)
-                perf = perf_rows.get(name.lower(), {})
-                record = {
-                    "domain": domain_of(meta), "framework": "PyTorch", "functionality": str(meta.get("title", "")),
-                    "api_name": name, "api_call": api_call,
-                    "api_arguments": {k: v for k, v in full.kwargs if k not in ("repo_or_dir", "model")},
-                    "python_environment_requirements": requirements,
-                    "example_code": block.code.strip(),
-                    "performance": {"dataset": _dataset(text), **({"accuracy": perf} if perf else {})},
-                    "description": description,
-                }
-                # the page's first live model call is its own; later ones (a vocoder loaded beside a TTS model) are guests
+        for call, name in _models(_Block.of(block.code), page):
+            record = _record(page, block.code, call, name)
+            if record["api_call"] not in seen:
+                seen.add(record["api_call"])
+                # the page's first live model call is its own; later ones (a vocoder beside a TTS model) are guests
                 out.found.append(Found(record, str(path), block.line + call.line - 1, 1, variant=bool(out.found)))
     if not out.found and not meta:
         raise SourceError(path, body_line, 1, "no front matter and no model loaded by torch.hub.load")
     return out
 
 
-def _assignments_all(code: str) -> list[tuple[str, str]]:
+def _all_string_assignments(code: str) -> list[tuple[str, str]]:
+    """Every `name = 'literal'` line in `code`, in order (a variable's other values, in commented-out lines)."""
     return re.findall(r"""^\s*([A-Za-z_]\w*)\s*=\s*['"]([^'"]+)['"]""", code, re.M)
 
 
 def _dataset(text: str) -> str:
+    """The first well-known dataset the page names (the record's `performance.dataset`)."""
     m = re.search(r"\b(ImageNet|Kinetics[- ]?\d*|COCO|CIFAR-?\d+|LibriSpeech|LJSpeech|MUSDB18|CUB-?200|WMT\s?\d+|Cityscapes|BDD100K)\b", text)
     return m.group(1) if m else ""

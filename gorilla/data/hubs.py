@@ -12,13 +12,21 @@ HUBS: tuple[str, ...] = ("torchhub", "tensorflowhub", "huggingface")
 EVAL_FILES = {"torchhub": "torchhub_eval.json", "tensorflowhub": "tensorflow_eval.json", "huggingface": "huggingface_eval.json"}
 TRAIN_FILES = {"torchhub": "torchhub_train.json", "tensorflowhub": "tensorflow_train.json", "huggingface": "huggingface_train.json"}
 
-_ALIASES = {"th": "torchhub", "torch": "torchhub", "tf": "tensorflowhub", "tfhub": "tensorflowhub",
-            "tensorflow": "tensorflowhub", "hf": "huggingface"}
+# the one table of hub aliases: every command that takes --hub reads it
+ALIASES = {"th": "torchhub", "torch": "torchhub", "tf": "tensorflowhub", "tfhub": "tensorflowhub",
+           "tensorflow": "tensorflowhub", "hf": "huggingface"}
+
+
+def resolve_alias(name: str) -> str:
+    """The name lower-cased, an alias (`tf`, `hf`, `th`) replaced by its hub; not checked, so that the
+    builder, which knows one source more than HUBS (`apizoo`), reads the same table."""
+    key = name.strip().lower()
+    return ALIASES.get(key, key)
 
 
 def normalize_hub(name: str) -> str:
     """Accept the canonical names and a few obvious aliases (`tf`, `hf`, `torch`)."""
-    hub = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    hub = resolve_alias(name)
     if hub not in HUBS:
         raise GorillaError(f"unknown hub {name!r}: expected one of {', '.join(HUBS)}")
     return hub

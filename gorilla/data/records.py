@@ -7,17 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gorilla.calls import normalize_call as normalize_call  # re-exported: gorilla.data.normalize_call
 from gorilla.data.jsonl import read_jsonl
 from gorilla.errors import InputError
 from gorilla.prompting import instruction_of
 
 API_FIELDS = ("domain", "framework", "functionality", "api_name", "api_call", "api_arguments",
               "python_environment_requirements", "example_code", "performance", "description")
-
-
-def normalize_call(call: str) -> str:
-    """Compare calls modulo whitespace and quote style (`"a"` == `'a'`)."""
-    return re.sub(r"\s+", "", call).replace('"', "'")
 
 
 def _get(obj: dict, key: str, kind: type | tuple[type, ...], path: Path, line: int, *, required: bool = True,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gorilla.data import ApiEntry, load_api_db, normalize_call
+from gorilla.calls import normalize_call
+from gorilla.data import ApiEntry, load_api_db
 from gorilla.errors import GorillaError
 
 MAX_QUERY_CHARS = 2000  # the embedder reads 256 tokens at most; BM25 time grows with query length

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gorilla.calls import normalize_call
 from gorilla.data import HUBS, ApiBenchPaths, EvalPair, hub_from_filename, load_eval, normalize_hub
 from gorilla.data.hubs import TRAIN_FILES
 from gorilla.errors import GorillaError
 from gorilla.prompting import OUTPUT_TAG, build_prompt, format_answer, parse_answer, render_doc
-from gorilla.retrieval import normalize_call
 
 IGNORE = -100  # label value the loss skips
 
@@ -118,15 +118,16 @@ def split(examples: Sequence[Example], by: str, fraction: float, seed: int) -> t
     if by == "example":
         held = set(rng.sample(range(len(examples)), want))
     else:
-        calls = sorted({"".join(e.api_call.split()) for e in examples})
+        keys = [normalize_call(e.api_call) for e in examples]  # one API however it is spaced or quoted
+        calls = sorted(set(keys))
         rng.shuffle(calls)
         chosen, n = set(), 0
         for c in calls:
             if n >= want:
                 break
             chosen.add(c)
-            n += sum("".join(e.api_call.split()) == c for e in examples)
-        held = {i for i, e in enumerate(examples) if "".join(e.api_call.split()) in chosen}
+            n += keys.count(c)
+        held = {i for i, k in enumerate(keys) if k in chosen}
     return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
 
 
