@@ -17,6 +17,7 @@ import numpy as np
 from gorilla.data import read_json
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
+from gorilla.threads import set_torch_threads
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 FINETUNED = "minilm-apibench"
@@ -179,20 +180,13 @@ class Embedder:
         return self._last[1]
 
 
-def _threads() -> None:
-    import torch
-
-    if n := os.environ.get("GORILLA_THREADS"):
-        torch.set_num_threads(int(n))
-
-
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str | None = None) -> Embedder:
     """Load once per process (bm25+dense+examples share it). Never touches the network."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     display, target = resolve_embedder(name)
-    _threads()
+    set_torch_threads()
     max_length = mean_pooling_layout(Path(target)) if Path(target).is_dir() else None
     try:
         encoder = MeanPoolEncoder(Path(target), max_length) if max_length else SentenceTransformerEncoder(target)
