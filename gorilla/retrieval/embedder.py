@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +98,8 @@ class MeanPoolEncoder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self.model = AutoModel.from_pretrained(folder, dtype="float32").eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.model = AutoModel.from_pretrained(folder, dtype="float32", local_files_only=True).eval()
 
     @property
     def dim(self) -> int:
@@ -128,14 +127,15 @@ class MeanPoolEncoder:
 
 
 class SentenceTransformerEncoder:
-    """Any other sentence-transformers model (other pooling, extra layers), through the library itself."""
+    """Any other sentence-transformers model (other pooling, extra layers), through the library itself;
+    from local files only: a path, or an id already in the Hugging Face cache."""
 
     def __init__(self, target: str | Path):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
-        self.model = SentenceTransformer(str(target), device="cpu").eval()
+        self.model = SentenceTransformer(str(target), device="cpu", local_files_only=True).eval()
 
     @property
     def dim(self) -> int:
@@ -182,9 +182,8 @@ class Embedder:
 
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str | None = None) -> Embedder:
-    """Load once per process (bm25+dense+examples share it). Never touches the network."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    """Load once per process (bm25+dense+examples share it). Never touches the network: every loader is
+    told `local_files_only` (a process-wide HF_HUB_OFFLINE would also cut off the model a user asked for)."""
     display, target = resolve_embedder(name)
     set_torch_threads()
     max_length = mean_pooling_layout(Path(target)) if Path(target).is_dir() else None
