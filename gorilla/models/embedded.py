@@ -23,6 +23,7 @@ _MARK = "gorilla-converted"  # written last: a directory without it is not a fin
 
 
 def is_embedded(name: str) -> bool:
+    """True for any name a user may give the embedded model (--model embedded, smollm2, its HF id)."""
     return name.strip().lower() in EMBEDDED_NAMES
 
 
@@ -38,6 +39,7 @@ def gguf_path() -> Path:
 
 
 def converted_dir() -> Path:
+    """Where the converted copy lives: the user cache, shared by every checkout and process."""
     return cache_dir() / "models" / "smollm2-135m-instruct"
 
 

