@@ -10,7 +10,7 @@ upstream lacks are dropped (counted). Results go to eval/results/apibench.json (
 and eval/results/apibench.md.
 
   .venv/bin/python eval/bench_apibench.py diff
-  /tmp/heavy .venv/bin/python eval/bench_apibench.py quality --hub torchhub --ours /tmp/apibench/th_smol
+  .venv/bin/python eval/bench_apibench.py quality --hub torchhub --ours DIR   # DIR: `gorilla apibench build` output
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def render(data: dict) -> None:
                   f"Dropped per filter: {', '.join(f'{k} {v}' for k, v in (q['dropped'] or {}).items())}.", "",
                   f"Example-memory retriever on upstream's {hub} eval set ({q['eval_queries']} queries), each arm's pairs "
                   "as its only memory, corpus = upstream's API database:", "",
-                  f"`/tmp/heavy .venv/bin/python eval/bench_apibench.py quality --hub {hub} --ours DIR`", "",
+                  f"`.venv/bin/python eval/bench_apibench.py quality --hub {hub} --ours DIR`", "",
                   "| memory | pairs | recall@1 | recall@5 | recall@10 | mrr | domain@1 |", "|---|---|---|---|---|---|---|"]
         for r in q["arms"]:
             if "recall@1" in r:

@@ -3,7 +3,7 @@
 Every figure comes from running the real commands; results accumulate in eval/results/generation.json
 (keyed by run name) and are rendered to eval/results/generation.md beside Gorilla-7B's published figures.
 
-    /tmp/heavy .venv/bin/python eval/bench_generation.py torchhub/retrieval+retrieved torchhub/0-shot
+    .venv/bin/python eval/bench_generation.py torchhub/retrieval+retrieved torchhub/0-shot
     .venv/bin/python eval/bench_generation.py --latency        # `gorilla query` wall time from process start
     .venv/bin/python eval/bench_generation.py --embedded       # embedded model: first use vs later loads
     .venv/bin/python eval/bench_generation.py --rescore        # score the recorded runs' files again

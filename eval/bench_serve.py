@@ -6,8 +6,8 @@ client), and the same request streamed (time to the answer chunk, and to [DONE])
 ratio server/direct come from the same run. Results: eval/results/serve.json (one section per
 model) and eval/results/serve.md.
 
-  /tmp/heavy .venv/bin/python eval/bench_serve.py --model tiny -n 20
-  /tmp/heavy .venv/bin/python eval/bench_serve.py --model embedded -n 10
+  .venv/bin/python eval/bench_serve.py --model tiny -n 20
+  .venv/bin/python eval/bench_serve.py --model embedded -n 10
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ class PipelineConfig:
     base_url: str | None = None
     api_key: str | None = None
     guided: str = "off"  # openai backend: how a vLLM endpoint enforces the constraint (models/openai.py)
+    api_mode: str = "chat"  # openai backend: chat (/chat/completions) or completions (/completions, the raw prompt)
     retriever: str | None = "best"  # None or "none": 0-shot
     k: int = DEFAULT_K
     constrain: str = "auto"  # auto: DEFAULT_CONSTRAIN where the backend can enforce it, else off
@@ -58,6 +59,8 @@ class PipelineConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
+        """Check and normalise every field once, here, so each caller (CLI, server, tests) gets the same one-line
+        errors and `auto` is settled before any model loads."""
         if self.constrain not in CONSTRAIN:
             raise GorillaError(f"--constrain: expected one of {', '.join(CONSTRAIN)}, got {self.constrain!r}")
         if self.constrain == "auto":  # a generic OpenAI-compatible endpoint cannot restrict tokens; vLLM can
@@ -76,6 +79,7 @@ class PipelineConfig:
 
     @property
     def hubs(self) -> tuple[str, ...]:
+        """The hubs searched: all three for `hub="all"`."""
         return HUBS if self.hub == "all" else (self.hub,)
 
 
@@ -163,7 +167,8 @@ class Gorilla:
             from gorilla.models import load_backend
 
             c = self.config
-            self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key, guided=c.guided)
+            self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key, guided=c.guided,
+                                         mode=c.api_mode)
         return self._backend
 
     @property

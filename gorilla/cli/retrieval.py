@@ -3,39 +3,69 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gorilla.cli.app import DataDir, app, eval_app, index_app
+from gorilla.cli.app import DataDirOpt, HubOrAllOpt, OneHubOpt, app, eval_app, index_app, option, option_set
 
-Retriever = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, fusion, "
-                                        "oracle (eval only), or best (the measured default per hub).")]
-Embedder = Annotated[str | None, typer.Option("--embedder", help="sentence-transformers id (offline cache) or local "
-                                              "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
-TrainFiles = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (train-format JSON "
-                                                       "lines) for the example memory; repeatable.", show_default=False)]
-DocFields = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to index: name, description, short, "
-                                               "rich, full, all (default: full for the dense part; all for bm25).",
+if TYPE_CHECKING:
+    from gorilla.retrieval import Hit, Retriever
+
+RetrieverOpt = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, fusion, "
+                                           "oracle (eval only), or best (the measured default per hub).")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="sentence-transformers id (offline cache) or local "
+                                                 "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
+TrainFilesOpt = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (train-format JSON "
+                                                          "lines) for the example memory; repeatable.", show_default=False)]
+DocFieldsOpt = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to index: name, description, short, "
+                                                  "rich, full, all (default: full for the dense part; all for bm25).",
+                                                  show_default=False)]
+TasksOpt = Annotated[str | None, typer.Option("--tasks", help="Task glossary (JSON: domain -> one sentence) for the "
+                                              "fusion vote; default: gorilla/resources/tasks/<hub>.json where it exists; "
+                                              "none: off.", show_default=False)]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
                                                show_default=False)]
-Tasks = Annotated[str | None, typer.Option("--tasks", help="Task glossary (JSON: domain -> one sentence) for the "
-                                           "fusion vote; default: gorilla/resources/tasks/<hub>.json where it exists; none: "
-                                           "off.", show_default=False)]
-Cache = Annotated[Path | None, typer.Option("--cache", help="Index folder (default: <cache>/indexes).",
-                                            show_default=False)]
-Stale = Annotated[str, typer.Option("--stale", help="When an index is stale: rebuild or error.")]
-Format = Annotated[str, typer.Option("--format", help="table or json (eval also: markdown).")]
-HubOrAll = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all.")]
+StaleOpt = Annotated[str, typer.Option("--stale", help="When an index is stale: rebuild or error.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json (eval also: markdown).")]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """What the retrievers index and where (embedder, extra examples, doc text, glossary, cache folder): shared by
+    retrieve, index build and eval retrieval, so the three build the same indexes from the same flags."""
+
+    embedder: str | None
+    train_file: list[Path] | None
+    doc_fields: str | None
+    tasks: str | None
+    cache: Path | None
+
+    def retriever(self, name: str, hub: str, data_dir: Path | None, **extra: Any) -> Retriever:
+        """`get_retriever` with these options (`extra`: e.g. on_stale)."""
+        from gorilla.retrieval import get_retriever
+
+        return get_retriever(name, hub, data_dir=data_dir, embedder=self.embedder, train_files=self.train_file or (),
+                             cache=self.cache, doc_fields=self.doc_fields, tasks=self.tasks, **extra)
+
+
+index_options = option_set("index", [
+    option("embedder", EmbedderOpt, None), option("train_file", TrainFilesOpt, None),
+    option("doc_fields", DocFieldsOpt, None), option("tasks", TasksOpt, None), option("cache", CacheOpt, None),
+], IndexOptions)
 
 
 def _hubs(hub: str) -> list[str]:
+    """The hubs `--hub` names (all: the three); an unknown name is a one-line error."""
     from gorilla.data import HUBS, normalize_hub
 
     return list(HUBS) if hub == "all" else [normalize_hub(hub)]
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a bad --format before any index is built (which can take minutes)."""
     from gorilla.errors import GorillaError
 
     if fmt not in allowed:
@@ -43,42 +73,43 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
 
 
 @app.command("retrieve")
+@index_options
 def retrieve(
     query: Annotated[str, typer.Argument(help="What you want to do, in words.")],
-    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")],
+    hub: OneHubOpt,
+    *,
     k: Annotated[int, typer.Option("-k", help="How many distinct API calls to show.")] = 5,
-    retriever: Retriever = "best",
-    embedder: Embedder = None,
-    train_file: TrainFiles = None,
-    doc_fields: DocFields = None,
-    tasks: Tasks = None,
-    cache: Cache = None,
-    stale: Stale = "rebuild",
-    fmt: Format = "table",
-    data_dir: DataDir = None,
+    retriever: RetrieverOpt = "best",
+    index: IndexOptions,
+    stale: StaleOpt = "rebuild",
+    fmt: FormatOpt = "table",
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Rank API entries for a request and show them with scores.
 
     Example: gorilla retrieve "transcribe my podcast" --hub huggingface -k 3
     """
     from gorilla.errors import GorillaError
-    from gorilla.retrieval import get_retriever
 
     _check_format(fmt, ("table", "json"))
     if retriever == "oracle":
         raise GorillaError("the oracle retriever needs a gold entry; use it through `gorilla eval retrieval`")
-    r = get_retriever(retriever, hub, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                      cache=cache, doc_fields=doc_fields, on_stale=stale, tasks=tasks)
+    r = index.retriever(retriever, hub, data_dir, on_stale=stale)
     hits = r.search(query, k)
     if fmt == "json":
         print(json.dumps([{"rank": i + 1, "index": h.index, "score": round(h.score, 6), "domain": h.entry.domain,
                            "api_name": h.entry.api_name, "api_call": h.entry.api_call}
                           for i, h in enumerate(hits)], ensure_ascii=False, indent=2))
         return
+    _hits_table(f"{r.name} on {hub}: {query[:60]}", hits)
+
+
+def _hits_table(title: str, hits: list[Hit]) -> None:
+    """Ranked hits as a rich table; the call column folds rather than cuts, since the call is the answer."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{r.name} on {hub}: {query[:60]}")
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("domain")
@@ -89,15 +120,13 @@ def retrieve(
 
 
 @index_app.command("build")
+@index_options
 def build(
-    hub: HubOrAll,
-    retriever: Retriever = "best",
-    embedder: Embedder = None,
-    train_file: TrainFiles = None,
-    doc_fields: DocFields = None,
-    tasks: Tasks = None,
-    cache: Cache = None,
-    data_dir: DataDir = None,
+    hub: HubOrAllOpt,
+    *,
+    retriever: RetrieverOpt = "best",
+    index: IndexOptions,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Embed the API database (and train examples) into cached FAISS indexes; stale ones are rebuilt.
 
@@ -105,61 +134,38 @@ def build(
     """
     import time
 
-    from gorilla.retrieval import get_retriever
     from gorilla.retrieval.index import default_index_root
 
     for h in _hubs(hub):
         t0 = time.perf_counter()
-        r = get_retriever(retriever, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                          cache=cache, doc_fields=doc_fields, tasks=tasks)
-        print(f"{h}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {cache or default_index_root()}")
+        r = index.retriever(retriever, h, data_dir)
+        print(f"{h}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {index.cache or default_index_root()}")
 
 
 @eval_app.command("retrieval")
+@index_options
 def eval_retrieval(
-    hub: HubOrAll,
+    hub: HubOrAllOpt,
+    *,
     retriever: Annotated[list[str] | None, typer.Option("--retriever", "-r", help="Retriever name(s), repeatable, "
                                                         "or all (default: best).", show_default=False)] = None,
     split: Annotated[str, typer.Option("--split", help="all, dev (even positions) or test (odd).")] = "all",
-    embedder: Embedder = None,
-    train_file: TrainFiles = None,
-    doc_fields: DocFields = None,
-    tasks: Tasks = None,
-    cache: Cache = None,
-    fmt: Format = "table",
+    index: IndexOptions,
+    fmt: FormatOpt = "table",
     upstream: Annotated[bool, typer.Option("--upstream", help="Also report the documents upstream inlined "
                                            "in questions_<hub>_{bm25,gpt_index}.jsonl (domain@1).")] = False,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Recall@1/5/10, MRR, domain@1 and latency of retrievers on the eval split's instructions.
 
     Example: gorilla eval retrieval --hub torchhub --format json
     """
-    import sys
-
-    from gorilla.data import ApiBenchPaths
-    from gorilla.errors import GorillaError
-    from gorilla.retrieval import RETRIEVERS, get_retriever
-    from gorilla.retrieval.benchmark import eval_queries, evaluate, markdown_table, upstream_domain_at1
+    from gorilla.retrieval import RETRIEVERS
+    from gorilla.retrieval.benchmark import markdown_table
 
     _check_format(fmt, ("table", "json", "markdown"))
     names = list(RETRIEVERS) if retriever == ["all"] else (retriever or ["best"])
-    paths = ApiBenchPaths.resolve(data_dir)
-    rows = []
-    for h in _hubs(hub):
-        if upstream:
-            rows += [upstream_domain_at1(paths, h, kind) for kind in ("bm25", "gpt_index")]
-        pairs = eval_queries(paths, h, split)
-        for name in names:
-            try:
-                r = get_retriever(name, h, data_dir=data_dir, embedder=embedder, train_files=train_file or (),
-                                  cache=cache, doc_fields=doc_fields, tasks=tasks)
-            except GorillaError as e:  # e.g. examples on a hub without train files: say so, keep going
-                if len(names) == 1:
-                    raise
-                print(f"skip {name} on {h}: {e}", file=sys.stderr)
-                continue
-            rows.append(evaluate(r, pairs, h) | {"split": split})
+    rows = _eval_rows(_hubs(hub), names, split, index, upstream, data_dir)
     if fmt == "json":
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     elif fmt == "markdown":
@@ -170,19 +176,47 @@ def eval_retrieval(
         Console().print(markdown_table(rows), markup=False, highlight=False)
 
 
+def _eval_rows(hubs: list[str], names: list[str], split: str, index: IndexOptions, upstream: bool,
+               data_dir: Path | None) -> list[dict[str, Any]]:
+    """One benchmark row per (hub, retriever); with several retrievers, one that cannot be built on a hub (e.g.
+    examples where there are no train files) is skipped with a note rather than ending the whole run."""
+    import sys
+
+    from gorilla.data import ApiBenchPaths
+    from gorilla.errors import GorillaError
+    from gorilla.retrieval.benchmark import eval_queries, evaluate, upstream_domain_at1
+
+    paths = ApiBenchPaths.resolve(data_dir)
+    rows = []
+    for h in hubs:
+        if upstream:
+            rows += [upstream_domain_at1(paths, h, kind) for kind in ("bm25", "gpt_index")]
+        pairs = eval_queries(paths, h, split)
+        for name in names:
+            try:
+                r = index.retriever(name, h, data_dir)
+            except GorillaError as e:
+                if len(names) == 1:
+                    raise
+                print(f"skip {name} on {h}: {e}", file=sys.stderr)
+                continue
+            rows.append(evaluate(r, pairs, h) | {"split": split})
+    return rows
+
+
 @index_app.command("finetune")
 def finetune_cmd(
     hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all (pooled).")] = "all",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the fine-tuned model (default: "
                                              "<cache>/embedders/minilm-apibench; use it with --embedder).",
                                              show_default=False)] = None,
-    embedder: Embedder = None,
-    train_file: TrainFiles = None,
+    embedder: EmbedderOpt = None,
+    train_file: TrainFilesOpt = None,
     epochs: Annotated[int, typer.Option(help="Passes over the train pairs.")] = 1,
     batch_size: Annotated[int, typer.Option(help="In-batch negatives per step.")] = 32,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
-    doc_fields: DocFields = None,
-    data_dir: DataDir = None,
+    doc_fields: DocFieldsOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Fine-tune the embedder contrastively on solved requests (instruction -> API doc), hubs pooled.
 
@@ -192,26 +226,34 @@ def finetune_cmd(
 
     Example: gorilla index finetune --hub all
     """
-    from gorilla.data import HUBS, ApiBenchPaths, load_examples, normalize_hub
-    from gorilla.errors import GorillaError
-    from gorilla.retrieval import Corpus, default_train_files
     from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
     from gorilla.retrieval.embedder import finetuned_path
     from gorilla.retrieval.finetune import FinetuneConfig, finetune
 
-    hubs = list(HUBS) if hub == "all" else [normalize_hub(hub)]
-    if train_file and len(hubs) > 1:
-        raise GorillaError("--train-file needs one --hub: its calls belong to one database")
-    paths = ApiBenchPaths.resolve(data_dir)
-    sources = []
-    for h in hubs:
-        files = default_train_files(paths, h) + list(train_file or [])
-        if files:
-            sources.append((Corpus.load(h, paths.api_db(h)), [ex for f in files for ex in load_examples(f)]))
-    if not sources:
-        raise GorillaError(f"no train pairs for {hub}: pass --train-file (e.g. self-instruct output)")
+    sources = _finetune_sources(hub, train_file or [], data_dir)
     cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, doc_fields=doc_fields or DEFAULT_DOC_FIELDS)
     out = out or finetuned_path()
     log = finetune(sources, out, embedder or "all-MiniLM-L6-v2", cfg)
     print(json.dumps(log, indent=2))
     print(f"saved to {out}; measure it: gorilla eval retrieval --hub all --embedder {out}")
+
+
+def _finetune_sources(hub: str, train_files: list[Path], data_dir: Path | None) -> list[tuple[Any, list[Any]]]:
+    """(corpus, solved examples) per hub that has any: its default train files plus `train_files`, which belong
+    to one hub's database and so need a single --hub."""
+    from gorilla.data import ApiBenchPaths, load_examples
+    from gorilla.errors import GorillaError
+    from gorilla.retrieval import Corpus, default_train_files
+
+    hubs = _hubs(hub)
+    if train_files and len(hubs) > 1:
+        raise GorillaError("--train-file needs one --hub: its calls belong to one database")
+    paths = ApiBenchPaths.resolve(data_dir)
+    sources = []
+    for h in hubs:
+        files = default_train_files(paths, h) + list(train_files)
+        if files:
+            sources.append((Corpus.load(h, paths.api_db(h)), [ex for f in files for ex in load_examples(f)]))
+    if not sources:
+        raise GorillaError(f"no train pairs for {hub}: pass --train-file (e.g. self-instruct output)")
+    return sources

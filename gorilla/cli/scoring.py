@@ -6,12 +6,15 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gorilla.cli.app import DataDir, eval_app
+from gorilla.cli.app import DataDirOpt, eval_app
 from gorilla.errors import GorillaError
+
+if TYPE_CHECKING:
+    from gorilla.scoring import Scorer
 
 
 class Mode(StrEnum):
@@ -29,7 +32,8 @@ HubOpt = Annotated[str | None, typer.Option("--hub", help="torchhub, tensorflowh
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store compat match results in the user cache.")]
 
 
-def _scorer(data_dir: Path | None, no_cache: bool):
+def _scorer(data_dir: Path | None, no_cache: bool) -> Scorer:
+    """The scorer both commands use; imported here so that `--help` stays light."""
     from gorilla.scoring import Scorer
 
     return Scorer(data_dir, cache=not no_cache)
@@ -42,7 +46,7 @@ def score(
     mode: Annotated[Mode, typer.Option(help="compat: the reference scorer's rules exactly; strict: argument-exact.")] = Mode.compat,
     format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
     verdicts: Annotated[Path | None, typer.Option(help="Write one JSON verdict per response (one input file only).")] = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
     no_cache: NoCache = False,
 ) -> None:
     """Accuracy and hallucination of response files by AST subtree matching.
@@ -79,7 +83,7 @@ def report(
     responses: Responses,
     out: Annotated[Path, typer.Option("--out", help="Folder for report.md and report.png.")],
     hub: HubOpt = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
     no_cache: NoCache = False,
 ) -> None:
     """A markdown table and a PNG bar chart (accuracy, hallucination, error per file, both modes).

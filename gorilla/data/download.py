@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from gorilla.data.hubs import EVAL_FILES, HUBS
+from gorilla.data.jsonl import atomic_dir
 from gorilla.data.paths import QUESTION_KINDS
 from gorilla.errors import GorillaError
 
 UPSTREAM = "https://raw.githubusercontent.com/ShishirPatil/gorilla/main"
 MODELS = [f"Gorilla_{t}_{k}" for t in ("FT", "RT") for k in QUESTION_KINDS]
+# The largest upstream file is 2.5 MB; a mirror that sends far more is wrong, and must not fill the disk.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+OFFLINE_HINT = "no network? copy APIBench by hand and pass --data-dir"
 
 
 def upstream_files() -> list[tuple[str, str]]:
@@ -29,28 +32,35 @@ def upstream_files() -> list[tuple[str, str]]:
 
 
 def download(dest: Path, base_url: str = UPSTREAM, progress: Callable[[str], None] | None = None,
-             timeout: float = 30.0) -> int:
-    """Download every file into a staging folder, then move it into place as a whole."""
-    staging = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for url_path, rel in upstream_files():
-            url = f"{base_url.rstrip('/')}/{url_path}"
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+             timeout: float = 30.0, max_bytes: int = MAX_FILE_BYTES) -> int:
+    """Download every file into a staging folder that replaces `dest` only once all have arrived
+    (`atomic_dir`): a failed or interrupted download leaves the previous copy, or nothing, never half."""
+    files = upstream_files()
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client, atomic_dir(dest) as staging:
+        for url_path, rel in files:
             if progress:
                 progress(rel)
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as r, open(target, "wb") as f:
-                    shutil.copyfileobj(r, f)
-            except urllib.error.HTTPError as e:
-                raise GorillaError(f"download {url}: HTTP {e.code}") from None
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise GorillaError(f"download {url}: {reason} (no network? copy APIBench by hand and pass --data-dir)") from None
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return len(upstream_files())
+            fetch(client, f"{base_url.rstrip('/')}/{url_path}", staging / rel, max_bytes)
+    return len(files)
+
+
+def fetch(client: httpx.Client, url: str, target: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Stream one file to `target`, refusing more than `max_bytes`; every failure is one GorillaError line."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with client.stream("GET", url) as r, target.open("wb") as f:
+            if not r.is_success:
+                raise GorillaError(f"download {url}: HTTP {r.status_code}")
+            declared = r.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise GorillaError(f"download {url}: {int(declared)} bytes, more than the {max_bytes} allowed")
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise GorillaError(f"download {url}: more than the {max_bytes} bytes allowed")
+                f.write(chunk)
+    except httpx.HTTPError as e:
+        raise GorillaError(f"download {url}: {str(e) or type(e).__name__} ({OFFLINE_HINT})") from None
+    except OSError as e:
+        raise GorillaError(f"download {url}: cannot write {target}: {e.strerror or e}") from None

