@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gorilla.data.hubs import EVAL_FILES, hub_from_filename
-from gorilla.scoring.grammar import parser
+from gorilla.scoring.grammar import compat_parser
 
 
 def subtrees(root):
@@ -66,7 +66,7 @@ def first_match(candidate_subtrees, db_trees, hub):
 
 def score(path: Path, root: Path) -> dict:
     hub = hub_from_filename(path)
-    p = parser("compat")
+    p = compat_parser()
     db = [json.loads(line) for line in open(root / "api" / f"{hub}_api.jsonl")]
     db_trees = [p.parse(e["api_call"].encode()).root_node for e in db]
     gold = [json.loads(line)["api_data"]["domain"] for line in open(root / "apibench" / EVAL_FILES[hub]) if line.strip()]

@@ -231,6 +231,46 @@ def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], 
     return [make_pair(text, db[i]) for i, text in kept], counts
 
 
+class _Filters:
+    """The filters, in the order they are applied; `reason` names the first a request fails, None if it passes."""
+
+    def __init__(self, db: Sequence[dict[str, Any]], hub: str, cfg: SelfInstructConfig, seeds: Sequence[Seed]):
+        from gorilla.data.records import ApiEntry
+        from gorilla.retrieval.base import Corpus
+        from gorilla.retrieval.bm25 import BM25Retriever
+        from gorilla.scoring.strict import StrictMatcher
+
+        entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
+        self.db, self.hub, self.cfg, self.matcher = db, hub, cfg, StrictMatcher(entries)
+        self.bm25 = BM25Retriever(Corpus(hub, Path("api.jsonl"), entries)) if cfg.roundtrip_k and entries else None
+        self.dups, self.seen_seeds = NearDuplicates(cfg.near_dup), NearDuplicates(cfg.near_dup)
+        for t in (t for s in seeds for t in s.instructions):
+            self.seen_seeds.add_if_new(t)
+
+    def own_call(self, i: int) -> bool:
+        """The pair must teach a Python call that the strict scorer maps back to this very entry."""
+        call = self.db[i]["api_call"]
+        return parse_bound_call(call) is not None and i in self.matcher.match(call)[0]
+
+    def off_topic(self, i: int, text: str) -> bool:
+        hits = self.bm25.search(text, self.cfg.roundtrip_k) if self.bm25 is not None else None
+        return hits is not None and normalize_call(self.db[i]["api_call"]) not in {normalize_call(h.entry.api_call) for h in hits}
+
+    def reason(self, i: int, text: str, names: list[str], own_call: bool) -> str | None:
+        cfg = self.cfg
+        if not (cfg.min_words <= len(text.split()) <= cfg.max_words) or len(text) > cfg.max_chars:
+            return "length"
+        if any(n in _norm(text) for n in names):
+            return "names_api"
+        if self.seen_seeds.is_near(text):
+            return "copies_seed"
+        if not own_call:
+            return "call_mismatch"
+        if self.off_topic(i, text):
+            return "off_topic"
+        return None if self.dups.add_if_new(text) else "near_duplicate"
+
+
 def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, list[str]], cfg: SelfInstructConfig,
                     seeds: Sequence[Seed] = ()) -> tuple[list[tuple[int, str]], dict[str, Any]]:
     """Requests per database line -> kept (line, request), in database order, and counts per filter.
@@ -240,42 +280,17 @@ def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, 
     to its API (top `roundtrip_k`) says nothing about that API and is dropped as `off_topic`.
     Hand-written requests (gorilla/resources/instructions) pass the same filters.
     """
-    from gorilla.data.records import ApiEntry
-    from gorilla.retrieval.base import Corpus
-    from gorilla.retrieval.bm25 import BM25Retriever
-    from gorilla.scoring.strict import StrictMatcher
-
-    entries = [ApiEntry.from_dict(api, Path("api.jsonl"), i + 1) for i, api in enumerate(db)]
-    matcher = StrictMatcher(entries)
-    bm25 = BM25Retriever(Corpus(hub, Path("api.jsonl"), entries)) if cfg.roundtrip_k and entries else None
-    dups, seen_seeds = NearDuplicates(cfg.near_dup), NearDuplicates(cfg.near_dup)
-    for t in (t for s in seeds for t in s.instructions):
-        seen_seeds.add_if_new(t)
+    filters = _Filters(db, hub, cfg, seeds)
     dropped = dict.fromkeys(FILTERS, 0)
     kept: list[tuple[int, str]] = []
     for i in sorted(requests):
-        api = db[i]
         if not requests[i]:
             dropped["unparsed"] += 1
             continue
-        names = forbidden_names(hub, api)
-        # the pair must teach a Python call that the strict scorer maps back to this very entry
-        own_call = parse_bound_call(api["api_call"]) is not None and i in matcher.match(api["api_call"])[0]
+        names, own_call = forbidden_names(hub, db[i]), filters.own_call(i)
         for text in requests[i]:
-            n_words = len(text.split())
-            if not (cfg.min_words <= n_words <= cfg.max_words) or len(text) > cfg.max_chars:
-                dropped["length"] += 1
-            elif any(n in _norm(text) for n in names):
-                dropped["names_api"] += 1
-            elif seen_seeds.is_near(text):
-                dropped["copies_seed"] += 1
-            elif not own_call:
-                dropped["call_mismatch"] += 1
-            elif bm25 is not None and normalize_call(api["api_call"]) not in {
-                    normalize_call(h.entry.api_call) for h in bm25.search(text, cfg.roundtrip_k)}:
-                dropped["off_topic"] += 1
-            elif not dups.add_if_new(text):
-                dropped["near_duplicate"] += 1
+            if why := filters.reason(i, text, names, own_call):
+                dropped[why] += 1
             else:
                 kept.append((i, text))
     counts = {"apis": len(requests), "apis_with_pairs": len({db[i]["api_call"] for i, _ in kept}),

@@ -104,7 +104,7 @@ def finetune(sources: Sequence[tuple[Corpus, Sequence[Example]]], out_dir: Path,
         raise GorillaError("no training example's api_call is in the API database")
     display, target = resolve_embedder(embedder or DEFAULT_EMBEDDER)  # never stack on a previous run
     torch.manual_seed(cfg.seed)
-    model = SentenceTransformer(str(target), device="cpu")
+    model = SentenceTransformer(str(target), device="cpu", local_files_only=True)  # never the network
     model.max_seq_length = cfg.max_seq_length
     model.train()
     t0 = time.time()

@@ -22,7 +22,7 @@ from tree_sitter import Node
 from gorilla.data.jsonl import atomic_write
 from gorilla.data.records import ApiEntry
 from gorilla.errors import GorillaError
-from gorilla.scoring.grammar import compat_identity, parser
+from gorilla.scoring.grammar import compat_identity, compat_parser
 
 _PUNCT = ("(", ")", ",")
 _GRAM = 4
@@ -75,7 +75,7 @@ class CompatMatcher:
 
     def __init__(self, hub: str, entries: Sequence[ApiEntry], cache_dir: Path | None = None):
         self.hub = hub
-        self._parser = parser("compat")
+        self._parser = compat_parser()
         usable = []
         for i, entry in enumerate(entries):
             src = entry.api_call.encode()

@@ -1,4 +1,4 @@
-"""Tree-sitter Python grammars: the 0.20-series one for compat mode, the current one for strict.
+"""Tree-sitter Python grammars: the 0.20-series one that compat mode needs (strict parses through gorilla.calls).
 
 The published APIBench figures were produced with tree-sitter-python's 0.20 grammar; grammars
 from 0.21 on parse some free-text responses differently and change several figures. We get that
@@ -50,14 +50,6 @@ def compat_language() -> Language:
     return Language(new_capsule(fn(), b"tree_sitter.Language", None))
 
 
-@cache
-def current_language() -> Language:
-    """The grammar of the installed tree-sitter-python package (strict mode)."""
-    import tree_sitter_python
-
-    return Language(tree_sitter_python.language())
-
-
 def compat_identity() -> str:
     """Identifies the compat grammar build (path, size, mtime) for persisted results."""
     path = _compat_library()
@@ -65,5 +57,6 @@ def compat_identity() -> str:
     return f"{path}:{st.st_size}:{int(st.st_mtime)}"
 
 
-def parser(mode: str) -> Parser:
-    return Parser(compat_language() if mode == "compat" else current_language())
+def compat_parser() -> Parser:
+    """A parser on the 0.20-series grammar (the current grammar's parser lives in gorilla.calls)."""
+    return Parser(compat_language())
