@@ -13,7 +13,8 @@ and the answer follows Gorilla's marker format:
 Keeping both in this module is what stops training and inference from drifting apart. It also
 holds the other texts a model reads or writes: the chat messages sent to OpenAI-compatible
 endpoints, the `code` field of train/eval records (and reading the instruction back out of it),
-and the self-instruct teacher's prompt and the parser of its numbered list.
+the self-instruct teacher's prompt and the parser of its numbered list, and the regex of the answer
+format that a vLLM endpoint enforces (`answer_regex`).
 """
 
 from __future__ import annotations
@@ -254,3 +255,26 @@ def parse_requests(text: str) -> list[str]:
         if line:
             out.append(line)
     return out
+
+
+def answer_regex(calls: Sequence[str]) -> str:
+    """Gorilla's marker format with api_call exactly one of `calls` (for vLLM's regex-guided decoding).
+
+    The other fields are free text without `<` so a marker cannot be forged inside them; the
+    call is followed directly by the provider marker, so nothing can extend it.
+    """
+    if not calls:
+        raise ValueError("answer_regex needs at least one call")
+    alternatives = "|".join(_escape(c) for c in sorted(set(calls)))
+    free = "[^<]*"
+    domain, call, provider, explanation, code = FIELDS
+    return (f" ?<<<{domain}>>>:{free}<<<{call}>>>: ?(?:{alternatives}),? ?<<<{provider}>>>:{free}"
+            f"(<<<{explanation}>>>:{free}(<<<{code}>>>:{free})?)?")
+
+
+_SPECIAL = set("\\.^$*+?()[]{}|/-")
+
+
+def _escape(text: str) -> str:
+    """Backslash only the regex metacharacters (portable across Python, xgrammar and outlines)."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in text)

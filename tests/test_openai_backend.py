@@ -17,8 +17,8 @@ import pytest
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend
-from gorilla.models.openai import OpenAIBackend, OpenAIConfig, answer_regex
-from gorilla.prompting import build_prompt, chat_messages, format_answer, parse_answer
+from gorilla.models.openai import OpenAIBackend, OpenAIConfig
+from gorilla.prompting import answer_regex, build_prompt, chat_messages, format_answer, parse_answer
 
 
 class Scripted:

@@ -28,7 +28,7 @@ from typing import Any
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding
-from gorilla.prompting import FIELDS, chat_messages
+from gorilla.prompting import answer_regex, chat_messages
 
 MODES = ("chat", "completions")
 GUIDED = ("off", "vllm", "vllm-legacy")
@@ -126,6 +126,8 @@ class OpenAIBackend(Backend):
         else:
             body["prompt"] = prompt
         if calls is not None:
+            if not calls:
+                raise GorillaError("allowed_calls: empty list of calls for a prompt")
             regex = answer_regex(calls)
             body["extra_body"] = ({"structured_outputs": {"regex": regex}} if self.config.guided == "vllm"
                                   else {"guided_regex": regex})
@@ -167,29 +169,6 @@ class OpenAIBackend(Backend):
             raise GorillaError(f"{url}: {e.status_code} {_error_message(e)}{tried}") from None
         except openai.APIError as e:  # e.g. a 200 whose body is not the JSON a completion is
             raise GorillaError(f"{url}: {_one_line(str(e))[:200]}") from None
-
-
-def answer_regex(calls: Sequence[str]) -> str:
-    """Gorilla's marker format with api_call exactly one of `calls` (for vLLM's regex-guided decoding).
-
-    The other fields are free text without `<` so a marker cannot be forged inside them; the
-    call is followed directly by the provider marker, so nothing can extend it.
-    """
-    if not calls:
-        raise GorillaError("allowed_calls: empty list of calls for a prompt")
-    alternatives = "|".join(_escape(c) for c in sorted(set(calls)))
-    free = "[^<]*"
-    domain, call, provider, explanation, code = FIELDS
-    return (f" ?<<<{domain}>>>:{free}<<<{call}>>>: ?(?:{alternatives}),? ?<<<{provider}>>>:{free}"
-            f"(<<<{explanation}>>>:{free}(<<<{code}>>>:{free})?)?")
-
-
-_SPECIAL = set("\\.^$*+?()[]{}|/-")
-
-
-def _escape(text: str) -> str:
-    """Backslash only the regex metacharacters (portable across Python, xgrammar and outlines)."""
-    return "".join("\\" + c if c in _SPECIAL else c for c in text)
 
 
 def _retried(status: int) -> bool:
