@@ -8,6 +8,7 @@ cache and every later load reads those (about a second).
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gorilla.errors import GorillaError
 EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+log = logging.getLogger("gorilla.models")
 _MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
 
 
@@ -73,6 +75,7 @@ def ensure_converted() -> Path:
     if (dest / _MARK).is_file():
         return dest
     src = gguf_path()  # a missing wheel fails here, before the cache is touched
+    log.info("preparing: converting the embedded SmolLM2-135M-Instruct to safetensors (first run only, ~20 s)")
     try:
         with atomic_dir(dest) as staging:
             staging.chmod(0o755)  # a shared cache: readable like any other folder in it

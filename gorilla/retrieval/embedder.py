@@ -172,12 +172,15 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit vectors, float32, one row per text; batches sorted by length so padding stays short."""
+        from rich.console import Console
         from rich.progress import track
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), batch_size)
-        for start in track(starts, description="embedding", disable=not progress, transient=True):
+        bar = track(starts, description="embedding", disable=not progress, transient=True,
+                    console=Console(stderr=True))  # on stderr: stdout may be an answer a script reads
+        for start in bar:
             rows = order[start: start + batch_size]
             out[rows] = self.encoder([texts[i] for i in rows]).numpy()
         return out

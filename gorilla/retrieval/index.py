@@ -57,6 +57,15 @@ def stale_reason(found: dict[str, Any] | None, expected: dict[str, Any]) -> str 
     return None
 
 
+def build_step(expected: dict[str, Any]) -> str:
+    """What building the index of `expected` does, in a user's words (the line a first query prints)."""
+    hub, count = expected.get("hub", "?"), expected.get("count", "?")
+    what = {"dense": f"{hub}'s {count} API docs, {expected.get('variant')} text",
+            "examples": f"{hub}'s {count} solved requests",
+            "tasks": f"{hub}'s task glossary, {count} tasks"}.get(str(expected.get("kind")), f"{hub}'s {count} texts")
+    return f"embedding {what}"
+
+
 def write_index(folder: Path, index: Any, manifest: dict[str, Any]) -> None:
     import faiss
 
@@ -97,6 +106,8 @@ def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], An
         if on_stale == "error":
             raise GorillaError(f"stale index {folder}: {reason}; rebuild it with `gorilla index build`")
         log.warning("index %s is stale (%s): rebuilding", folder, reason)
+    else:
+        log.info("preparing: %s (first run only)", build_step(expected))
     index = build()
     try:
         write_index(folder, index, {**expected, "dim": index.d})

@@ -78,6 +78,7 @@ def load_or_train(hub: str, embedder: tuple[str, str], sources: dict[str, str], 
             return TaskHead(load_file(folder / "head.safetensors"))
         except (OSError, SafetensorError) as e:  # a truncated or foreign file under a valid manifest
             log.warning("task head in %s unreadable (%s): retraining", folder, e)
+    log.info("preparing: training %s's task head (first run only)", hub)
     x, y = rows()
     weights = train_head(x, y, n_classes, cfg)
     try:
