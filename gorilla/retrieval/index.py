@@ -34,6 +34,14 @@ def index_dir(root: Path | None, hub: str, kind: str, embedder: str, variant: st
     return Path(root or default_index_root()) / hub / f"{kind}-{slug}-{variant}"
 
 
+def expectation(kind: str, hub: str, identity: tuple[str, str], variant: str, sources: dict[str, str]) -> dict[str, Any]:
+    """The manifest fields an index must carry to be fresh, from what it is built of; one definition for the
+    builders (which add the vector count) and for `gorilla doctor` (which checks without building)."""
+    display, fingerprint = identity
+    return {"format": FORMAT_VERSION, "kind": kind, "hub": hub, "embedder": display, "embedder_fingerprint": fingerprint,
+            "variant": variant, "sources": sources}
+
+
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
