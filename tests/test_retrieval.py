@@ -199,6 +199,19 @@ def test_stale_index_is_refused_or_rebuilt(tmp_path, fixture_db):
     assert not list(folder.glob(".*.tmp"))
 
 
+def test_a_first_build_says_what_it_prepares(tmp_path, corpus, fixture_db, caplog):
+    """One "preparing:" line per index or head a first query builds; none once they are cached."""
+    caplog.set_level("INFO", logger="gorilla")
+    get_retriever("fusion", "torchhub", corpus=corpus, train_files=[fixture_db[1]], cache=tmp_path / "idx")
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("preparing:")]
+    assert "preparing: embedding torchhub's 7 API docs, full text (first run only)" in notes
+    assert any("5 solved requests" in n for n in notes) and any("task head" in n for n in notes)
+    assert len(notes) == 6  # docs x4 views (full, rich, description, short), examples, head
+    caplog.clear()
+    get_retriever("fusion", "torchhub", corpus=corpus, train_files=[fixture_db[1]], cache=tmp_path / "idx")
+    assert not [r for r in caplog.records if r.getMessage().startswith("preparing:")]
+
+
 def test_cli_retrieve_and_eval(data_dir, tmp_path):
     env = {**os.environ, "GORILLA_CACHE": str(tmp_path)}
     out = run_cli("retrieve", "classify sports activities in videos", "--hub", "torchhub", "-r", "bm25", "-k", "3",

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.calls import call_key, normalize_call, parse_bound_call
-from gorilla.data.paths import REPO_ROOT
+from gorilla.data.paths import RESOURCES
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
 from gorilla.prompting import TEACHER_STOP, format_answer, parse_requests, record_code, teacher_prompt
 
-SEEDS_DIR = REPO_ROOT / "apibench" / "seeds"
+SEEDS_DIR = RESOURCES / "seeds"  # package data: the hand-written seeds ship with the package
 FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "off_topic", "near_duplicate")
 
 
@@ -52,6 +52,8 @@ class Seed:
 
 
 def load_seeds(hub: str, path: Path | None = None) -> list[Seed]:
+    """The hub's hand-written seeds (`path`, default the packaged gorilla/resources/seeds/<hub>.json), checked
+    here so a bad file fails naming its entry before any teacher runs."""
     path = path or SEEDS_DIR / f"{hub}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -32,7 +32,7 @@ def build(
     eval_fraction: Annotated[float | None, typer.Option(help="Share of APIs held out for eval.json (default 0.1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for seed-example choice and the split (default 0).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N APIs (smoke runs).")] = None,
-    seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default apibench/seeds/<hub>.json).")] = None,
+    seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default: the packaged gorilla/resources/seeds/<hub>.json).")] = None,
 ) -> None:
     """Parse hub docs into an API database, write teacher instructions for it, split by API.
 

@@ -30,14 +30,49 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="APIBench data: locate, inspect, download.", no_args_is_help=True, context_settings=CONTEXT)
-eval_app = typer.Typer(help="Score responses and benchmark retrievers.", no_args_is_help=True, context_settings=CONTEXT)
-index_app = typer.Typer(help="Build and fine-tune retrieval indexes.", no_args_is_help=True, context_settings=CONTEXT)
-apibench_app = typer.Typer(help="Build APIBench from hub docs.", no_args_is_help=True, context_settings=CONTEXT)
+data_app = typer.Typer(help="APIBench data: locate, inspect, download.\n\nExample: gorilla data info",
+                       no_args_is_help=True, context_settings=CONTEXT)
+eval_app = typer.Typer(help="Score responses and benchmark retrievers.\n\n"
+                       "Example: gorilla eval score out/th.jsonl --hub torchhub",
+                       no_args_is_help=True, context_settings=CONTEXT)
+index_app = typer.Typer(help="Build and fine-tune retrieval indexes.\n\nExample: gorilla index build --hub all",
+                        no_args_is_help=True, context_settings=CONTEXT)
+apibench_app = typer.Typer(help="Build APIBench from hub docs.\n\n"
+                           "Example: gorilla apibench build --hub torchhub --docs ../shared/docs/torchhub --out build/torchhub "
+                           "--no-instructions",
+                           no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.add_typer(index_app, name="index")
 app.add_typer(apibench_app, name="apibench")
+
+
+
+def package_version() -> str:
+    """The installed distribution's version (what pip put there), else the source tree's gorilla.__version__
+    (a checkout run without installing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gorilla-apibench")
+    except PackageNotFoundError:
+        import gorilla
+
+        return gorilla.__version__
+
+
+def _print_version(value: bool) -> None:
+    """Eager --version: print and stop before any command runs (or is even required)."""
+    if value:
+        print(f"gorilla {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Show the installed version and exit.",
+                                                is_eager=True, callback=_print_version)] = False) -> None:
+    """Type what you want, get one real API call (TorchHub, TF Hub, Hugging Face)."""
+
 
 DataDirOpt = Annotated[
     Path | None,

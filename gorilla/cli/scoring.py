@@ -51,9 +51,9 @@ def score(
 ) -> None:
     """Accuracy and hallucination of response files by AST subtree matching.
 
-    Examples:
-      gorilla eval score ../shared/apibench/responses/torchhub/*.jsonl
-      gorilla eval score --mode strict --format json out/answers.jsonl --hub torchhub
+    Example: gorilla eval score ../shared/apibench/responses/torchhub/*.jsonl
+
+    Strict, as JSON: gorilla eval score --mode strict --format json out/answers.jsonl --hub torchhub
     """
     from gorilla.data.jsonl import write_jsonl
     from gorilla.scoring.score import verdict_rows

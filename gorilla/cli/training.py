@@ -39,6 +39,25 @@ RECIPE = [
 ]
 
 
+def print_accelerate_config(name: str | None) -> None:
+    """Eager `--accelerate-config NAME`: print the packaged launcher config's path and stop.
+
+    Why: the configs ship inside the package (gorilla/resources/accelerate), whose folder depends on the install,
+    so `accelerate launch --config_file "$(gorilla train --accelerate-config fsdp)"` finds them from anywhere."""
+    if name is None:
+        return
+    from gorilla.data.paths import RESOURCES
+    from gorilla.errors import GorillaError
+
+    folder = RESOURCES / "accelerate"
+    path = folder / f"{name.removesuffix('.yaml')}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise GorillaError(f"--accelerate-config {name!r}: no such packaged config (known: {known})")
+    print(path)
+    raise typer.Exit()
+
+
 def recipe_flags(hub: list[str] | None, train_file: list[Path] | None, lora_targets: str | None,
                  **given: Any) -> dict[str, Any]:
     """The recipe flags the user gave, as TrainConfig fields: repeatable and comma lists become lists."""
@@ -61,6 +80,10 @@ def train(
     eval_constrained: Annotated[bool | None, Opt("--eval-constrained", help="Also score constrained decoding.")] = None,
     eval_limit: Annotated[int | None, Opt("--eval-limit", help="Only the first N eval questions.")] = None,
     data_dir: DataDirOpt = None,
+    accelerate_config: Annotated[str | None, Opt("--accelerate-config", help="Print the path of a packaged launcher "
+                                                  "config (cpu_ddp, ddp, fsdp, deepspeed_zero2, deepspeed_zero3) and "
+                                                  "exit.", is_eager=True, callback=print_accelerate_config,
+                                                  show_default=False)] = None,
 ) -> None:
     """Fine-tune on APIBench train files; resumes from OUT's last checkpoint when rerun.
 
@@ -68,7 +91,7 @@ def train(
 
     Evaluate a finished run again: gorilla train --out runs/th --eval-only --eval-constrained
 
-    Multi-GPU: accelerate launch --config_file configs/accelerate/fsdp.yaml -m gorilla train --preset llama-3.1-8b ...
+    Multi-GPU: accelerate launch --config_file "$(gorilla train --accelerate-config fsdp)" -m gorilla train --preset llama-3.1-8b ...
     """
     flags = recipe | {"out": str(out), "merge": merge, "evaluate": evaluate or eval_only or None,
                       "eval_constrained": eval_constrained, "eval_limit": eval_limit,

@@ -8,6 +8,7 @@ cache and every later load reads those (about a second).
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gorilla.errors import GorillaError
 EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+log = logging.getLogger("gorilla.models")
 _MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
 
 
@@ -43,14 +45,18 @@ def converted_dir() -> Path:
     return cache_dir() / "models" / "smollm2-135m-instruct"
 
 
+def is_converted() -> bool:
+    """Whether the safetensors copy is complete (its mark is written last), so loading skips the ~20 s conversion."""
+    return (converted_dir() / _MARK).is_file()
+
+
 @lru_cache(maxsize=1)
 def embedded_tokenizer() -> Any:
     """The embedded tokenizer: from the converted copy, else straight from the GGUF (no dequantising); pad = eos."""
     from transformers import AutoTokenizer
 
-    done = converted_dir()
-    if (done / _MARK).is_file():
-        tok = AutoTokenizer.from_pretrained(done)
+    if is_converted():
+        tok = AutoTokenizer.from_pretrained(converted_dir())
     else:
         src = gguf_path()
         tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
@@ -70,9 +76,10 @@ def ensure_converted() -> Path:
     (`atomic_dir`), so an interrupted conversion leaves nothing a later load could mistake for a model.
     """
     dest = converted_dir()
-    if (dest / _MARK).is_file():
+    if is_converted():
         return dest
     src = gguf_path()  # a missing wheel fails here, before the cache is touched
+    log.info("preparing: converting the embedded SmolLM2-135M-Instruct to safetensors (first run only, ~20 s)")
     try:
         with atomic_dir(dest) as staging:
             staging.chmod(0o755)  # a shared cache: readable like any other folder in it

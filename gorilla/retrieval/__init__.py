@@ -156,22 +156,35 @@ def _fusion(corpus: Corpus, s: RetrieverSettings) -> Retriever:
     return DomainFirstRetriever(corpus, vote, HybridRetriever(corpus, parts, name="rrf"))
 
 
+def vote_views(dense_fields: str) -> list[str]:
+    """The doc texts the domain vote hears beside the dense part's own (each one more dense index)."""
+    from gorilla.retrieval.domains import VOTE_VIEWS
+
+    return [f for f in VOTE_VIEWS if f != dense_fields]
+
+
+def head_sources(example_sources: dict[str, str] | None, db_sources: dict[str, str], dense_fields: str) -> dict[str, str]:
+    """What the task head is trained on: the example memory's files (else the database alone) and the doc views."""
+    from gorilla.retrieval.domains import VOTE_VIEWS
+
+    return (example_sources or db_sources) | {"views": ",".join((dense_fields, *VOTE_VIEWS))}
+
+
 def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
                  memory: ExampleRetriever | None) -> DomainVoteRetriever:
     """The vote hears `dense`, the other VOTE_VIEWS, the task glossary (if any) and `memory`; with s.head, the
     task head trained on all of them (retrained when any of its sources changes) is mixed in."""
-    from gorilla.retrieval.domains import VOTE_VIEWS, DomainVoteRetriever
+    from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.embedder import embedder_identity
     from gorilla.retrieval.taskhead import load_or_train
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
-    views: list[Retriever] = [s.dense(corpus, f) for f in VOTE_VIEWS if f != s.dense_fields]
+    views: list[Retriever] = [s.dense(corpus, f) for f in vote_views(s.dense_fields)]
     if glossary := glossary_path(corpus.hub, s.tasks):
         views.append(TaskView(corpus, glossary, s.embedder, s.cache, s.on_stale))
     vote = DomainVoteRetriever(corpus, dense, memory, views=views)
     if s.head:
-        sources = ((memory.sources if memory else {corpus.path.name: corpus.sha256})
-                   | {"views": ",".join((s.dense_fields, *VOTE_VIEWS))})
+        sources = head_sources(memory.sources if memory else None, {corpus.path.name: corpus.sha256}, s.dense_fields)
         vote.head = load_or_train(corpus.hub, embedder_identity(s.embedder), sources, vote.labelled_vectors,
                                   vote.n_domains, s.cache)
     return vote

@@ -10,15 +10,15 @@ from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Retriever, check_query
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
 from gorilla.retrieval.embedder import embedder_identity, load_embedder
-from gorilla.retrieval.index import FORMAT_VERSION, flat_ip, index_dir, load_or_build
+from gorilla.retrieval.index import expectation, flat_ip, index_dir, load_or_build
 
 
 def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str], variant: str,
                    embedder: str | None, cache: Path | None, on_stale: str):
     """(embedder, FAISS index over `texts`), loaded from the cache when fresh, else embedded and saved."""
-    display, fp = embedder_identity(embedder)
-    expected = {"format": FORMAT_VERSION, "kind": kind, "hub": hub, "embedder": display, "embedder_fingerprint": fp,
-                "variant": variant, "sources": sources, "count": len(texts)}
+    identity = embedder_identity(embedder)
+    display = identity[0]
+    expected = expectation(kind, hub, identity, variant, sources) | {"count": len(texts)}
     model = load_embedder(embedder)
     index = load_or_build(index_dir(cache, hub, kind, display, variant), expected,
                           lambda: flat_ip(model.encode(texts, progress=len(texts) > 200)), on_stale=on_stale)

@@ -6,7 +6,6 @@ fresh install measures must not change with what an earlier run left in the cach
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,15 +46,14 @@ def resolve_embedder(name: str | None) -> tuple[str, str | Path]:
 
 
 def fingerprint(target: str | Path) -> str:
-    """Identity of a model's files (name, size, mtime) without reading 90 MB: changes when it is retrained."""
+    """Identity of a model's files by content (retraining changes it; a second install of the same weights does
+    not): see gorilla.retrieval.fingerprint. A hub id that is not a folder is its own identity."""
+    from gorilla.retrieval.fingerprint import folder_fingerprint
+
     path = Path(target)
     if not path.is_dir():
         return f"hub:{target}"
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        st = f.stat()
-        h.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    return folder_fingerprint(path)
 
 
 def mean_pooling_layout(folder: Path) -> int | None:
@@ -174,12 +172,15 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit vectors, float32, one row per text; batches sorted by length so padding stays short."""
+        from rich.console import Console
         from rich.progress import track
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), batch_size)
-        for start in track(starts, description="embedding", disable=not progress, transient=True):
+        bar = track(starts, description="embedding", disable=not progress, transient=True,
+                    console=Console(stderr=True))  # on stderr: stdout may be an answer a script reads
+        for start in bar:
             rows = order[start: start + batch_size]
             out[rows] = self.encoder([texts[i] for i in rows]).numpy()
         return out

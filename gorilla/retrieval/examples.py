@@ -22,6 +22,17 @@ from gorilla.retrieval.dense import embedded_index, knn
 DEFAULT_NEIGHBOURS = 10
 
 
+def example_sources(train_files: Sequence[Path], db: Path) -> dict[str, str]:
+    """What the example memory is built of, file name -> SHA-256: the train files and the database (which maps
+    their calls); its index and the task head are stale when any of them changes."""
+    return {Path(f).name: file_sha256(f) for f in train_files} | {Path(db).name: file_sha256(db)}
+
+
+def example_variant(sources: dict[str, str]) -> str:
+    """The memory's index folder suffix: different train files get different folders, not one rebuilt in turn."""
+    return hashlib.sha256("\n".join(sorted(sources.values())).encode()).hexdigest()[:10]
+
+
 class ExampleRetriever(Retriever):
     name = "examples"
 
@@ -38,9 +49,9 @@ class ExampleRetriever(Retriever):
         if not pairs:
             raise GorillaError(f"none of the train examples' api_calls are in the {corpus.hub} API database")
         self.instructions = [p.instruction for p in pairs]
-        self.sources = {Path(f).name: file_sha256(f) for f in train_files} | {corpus.path.name: corpus.sha256}
-        variant = hashlib.sha256("\n".join(sorted(self.sources.values())).encode()).hexdigest()[:10]
-        self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, self.sources, variant,
+        self.sources = example_sources(train_files, corpus.path)
+        self.model, self.index = embedded_index("examples", corpus.hub, self.instructions, self.sources,
+                                                example_variant(self.sources),
                                                 embedder, cache, on_stale)
 
     def neighbours(self, query: str) -> tuple[np.ndarray, np.ndarray]:

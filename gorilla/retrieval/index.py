@@ -34,6 +34,14 @@ def index_dir(root: Path | None, hub: str, kind: str, embedder: str, variant: st
     return Path(root or default_index_root()) / hub / f"{kind}-{slug}-{variant}"
 
 
+def expectation(kind: str, hub: str, identity: tuple[str, str], variant: str, sources: dict[str, str]) -> dict[str, Any]:
+    """The manifest fields an index must carry to be fresh, from what it is built of; one definition for the
+    builders (which add the vector count) and for `gorilla doctor` (which checks without building)."""
+    display, fingerprint = identity
+    return {"format": FORMAT_VERSION, "kind": kind, "hub": hub, "embedder": display, "embedder_fingerprint": fingerprint,
+            "variant": variant, "sources": sources}
+
+
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -55,6 +63,15 @@ def stale_reason(found: dict[str, Any] | None, expected: dict[str, Any]) -> str 
                     "embedder": "different embedder", "format": "index format changed"}.get(key, f"{key} differs")
             return f"{what} ({key}: index has {found.get(key)!r:.80}, now {want!r:.80})"
     return None
+
+
+def build_step(expected: dict[str, Any]) -> str:
+    """What building the index of `expected` does, in a user's words (the line a first query prints)."""
+    hub, count = expected.get("hub", "?"), expected.get("count", "?")
+    what = {"dense": f"{hub}'s {count} API docs, {expected.get('variant')} text",
+            "examples": f"{hub}'s {count} solved requests",
+            "tasks": f"{hub}'s task glossary, {count} tasks"}.get(str(expected.get("kind")), f"{hub}'s {count} texts")
+    return f"embedding {what}"
 
 
 def write_index(folder: Path, index: Any, manifest: dict[str, Any]) -> None:
@@ -97,6 +114,8 @@ def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], An
         if on_stale == "error":
             raise GorillaError(f"stale index {folder}: {reason}; rebuild it with `gorilla index build`")
         log.warning("index %s is stale (%s): rebuilding", folder, reason)
+    else:
+        log.info("preparing: %s (first run only)", build_step(expected))
     index = build()
     try:
         write_index(folder, index, {**expected, "dim": index.d})

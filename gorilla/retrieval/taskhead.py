@@ -63,21 +63,34 @@ class TaskHead:
         return e / e.sum()
 
 
+def head_expectation(hub: str, identity: tuple[str, str], sources: dict[str, str],
+                     cfg: HeadConfig = HeadConfig()) -> dict[str, object]:
+    """The manifest fields a saved head must carry to be fresh (training adds its class count); shared with
+    `gorilla doctor`, which checks heads without training any."""
+    display, fingerprint = identity
+    return {"format": FORMAT_VERSION, "kind": "head", "hub": hub, "embedder": display,
+            "embedder_fingerprint": fingerprint, "sources": sources, "config": asdict(cfg)}
+
+
+def head_dir(cache: Path | None, hub: str, embedder: str) -> Path:
+    """Where the hub's head for `embedder` (display name) lives, beside its indexes."""
+    return index_dir(cache, hub, "head", embedder, "domains")
+
+
 def load_or_train(hub: str, embedder: tuple[str, str], sources: dict[str, str], rows: Callable[[], tuple[np.ndarray, np.ndarray]], n_classes: int,
                   cache: Path | None = None, cfg: HeadConfig = HeadConfig()) -> TaskHead:
     """The cached head if its manifest matches (embedder, sources, config), else train on `rows()` -> (x, y) and save."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file, save
 
-    display, fingerprint = embedder
-    expected = {"format": FORMAT_VERSION, "kind": "head", "hub": hub, "embedder": display,
-                "embedder_fingerprint": fingerprint, "sources": sources, "classes": n_classes, "config": asdict(cfg)}
-    folder = index_dir(cache, hub, "head", display, "domains")
+    expected = head_expectation(hub, embedder, sources, cfg) | {"classes": n_classes}
+    folder = head_dir(cache, hub, embedder[0])
     if stale_reason(read_manifest(folder), expected) is None:
         try:
             return TaskHead(load_file(folder / "head.safetensors"))
         except (OSError, SafetensorError) as e:  # a truncated or foreign file under a valid manifest
             log.warning("task head in %s unreadable (%s): retraining", folder, e)
+    log.info("preparing: training %s's task head (first run only)", hub)
     x, y = rows()
     weights = train_head(x, y, n_classes, cfg)
     try:

@@ -2,7 +2,7 @@
 
     gorilla train --preset tiny --out runs/tiny            # CPU, seconds: a random 2-layer Llama (the tests' run)
     gorilla train --preset smollm2-135m --hub torchhub --out runs/th --eval
-    accelerate launch --config_file configs/accelerate/fsdp.yaml -m gorilla train --preset llama-3.1-8b --out runs/8b
+    accelerate launch --config_file "$(gorilla train --accelerate-config fsdp)" -m gorilla train --preset llama-3.1-8b --out runs/8b
 
 From Python: `main(TrainConfig(base="embedded", out="runs/th"))` (`train` is the same function). Rerunning
 the same command resumes from the last checkpoint; rerunning a finished run returns its summary.
