@@ -137,29 +137,20 @@ class LocalBackend(Backend):
         return cls(model, tokenizer, name)
 
     def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
-        """Batched decoding; a lone constrained greedy prompt takes the faster one-row path."""
+        """Batched decoding; a lone constrained greedy prompt takes the faster one-row path. Each row stops at
+        its own budget, so an answer is the same text alone or in any batch."""
         import torch
 
-        from gorilla.models.constrained import CallConstraint, StopOnStrings
-
-        max_new_tokens, temperature, stop, allowed_calls = (decoding.max_new_tokens, decoding.temperature,
-                                                            decoding.stop, decoding.allowed_calls)
+        allowed_calls, temperature = decoding.allowed_calls, decoding.temperature
         if len(prompts) == 1 and allowed_calls and allowed_calls[0] and temperature <= 0:
-            return [self._one_constrained(prompts[0], allowed_calls[0], max_new_tokens, stop)]
+            return [self._one_constrained(prompts[0], allowed_calls[0], decoding)]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         prompt_len = batch["input_ids"].shape[1]
-        processors: list[Any] = []
-        criteria: list[Any] = []
-        if allowed_calls is not None:
-            constraint = CallConstraint(self.tokenizer, allowed_calls, prompt_len, max_new_tokens)
-            max_new_tokens = constraint.max_new_tokens  # never less than room for a whole call
-            processors.append(constraint)
-        if stop:
-            criteria.append(StopOnStrings(self.tokenizer, stop, prompt_len))
+        processors, criteria, max_new_tokens = self._controls(decoding, prompt_len, len(prompts))
         with torch.inference_mode():
             if self.light:
                 out = self._decode(batch["input_ids"], batch["attention_mask"], max_new_tokens, processors, criteria,
-                                   temperature)
+                                   decoding)
             else:
                 from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -168,8 +159,27 @@ class LocalBackend(Backend):
                                           logits_processor=LogitsProcessorList(processors),
                                           stopping_criteria=StoppingCriteriaList(criteria),
                                           pad_token_id=self.tokenizer.pad_token_id, top_p=None, top_k=None, **sampling)
+                decoding.check_cancel()
         texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
-        return [_cut(t, stop) for t in texts]
+        return [_cut(t, decoding.stop) for t in texts]
+
+    def _controls(self, decoding: Decoding, prompt_len: int, rows: int) -> tuple[list[Any], list[Any], int]:
+        """(logits processors, stopping criteria, the batch's token budget): the call constraint, each row's own
+        budget, the stop strings, and the cancel flag, in the order both decoding loops apply them."""
+        from gorilla.models.constrained import CallConstraint, RowBudgets, StopOnStrings, Withdrawn
+
+        processors: list[Any] = []
+        budgets = [decoding.max_new_tokens] * rows
+        if decoding.allowed_calls is not None:
+            constraint = CallConstraint(self.tokenizer, decoding.allowed_calls, prompt_len, decoding.max_new_tokens)
+            budgets = constraint.budgets  # never less than room for a whole call
+            processors.append(constraint)
+        criteria: list[Any] = [RowBudgets(budgets, prompt_len)]
+        if decoding.stop:
+            criteria.append(StopOnStrings(self.tokenizer, decoding.stop, prompt_len))
+        if decoding.cancel is not None and not self.light:  # our own loop polls it itself, and raises at once
+            criteria.append(Withdrawn(decoding.cancel))
+        return processors, criteria, max(budgets)
 
     @property
     def light(self) -> bool:
@@ -179,16 +189,20 @@ class LocalBackend(Backend):
         return isinstance(self.model, Llama)
 
     def _decode(self, input_ids: Any, attention_mask: Any, max_new_tokens: int, processors: Sequence[Any],
-                criteria: Sequence[Any], temperature: float) -> Any:
+                criteria: Sequence[Any], decoding: Decoding) -> Any:
         """transformers' generate loop, for our Llama: same processors and stopping criteria, same order
-        (scores -> processors -> pick -> pad finished rows -> append -> EOS/criteria), so the same text."""
+        (scores -> processors -> pick -> pad finished rows -> append -> EOS/criteria), so the same text;
+        a withdrawn request stops before the next token."""
         import torch
+
+        temperature = decoding.temperature
 
         eos = torch.tensor(self.model.config.eos_token_ids, dtype=torch.long, device=input_ids.device)  # none: no EOS stop, as HF
         pad = self.tokenizer.pad_token_id
         unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         feed, cache = input_ids, None
         for _ in range(max_new_tokens):
+            decoding.check_cancel()
             result = self.model(feed, attention_mask=attention_mask, cache=cache, use_cache=True)
             cache = result.cache
             scores = result.logits[:, -1, :].float()
@@ -219,7 +233,7 @@ class LocalBackend(Backend):
         result = self.model(input_ids=feed, use_cache=True, **{cache_arg: past})
         return result.logits, result[cache_arg]
 
-    def _one_constrained(self, prompt: str, calls: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> str:
+    def _one_constrained(self, prompt: str, calls: Sequence[str], decoding: Decoding) -> str:
         """Greedy constrained decoding of one prompt, feeding each run of forced tokens (markers, the
         unambiguous rest of a call) in one forward pass: the same text as the batched path, with a
         fraction of the passes, which is what makes an interactive query fast on a CPU."""
@@ -228,11 +242,13 @@ class LocalBackend(Backend):
         from gorilla.models.constrained import CallConstraint
 
         feed = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.model.device)
-        constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], max_new_tokens)
+        constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], decoding.max_new_tokens)
+        stop = decoding.stop
         out: list[int] = []
         past = None
         with torch.inference_mode():
             while len(out) < constraint.max_new_tokens:
+                decoding.check_cancel()
                 logits, past = self._forward(feed, past)
                 token = constraint.choose(0, logits[0, -1].float(), len(out))
                 run = [token]
