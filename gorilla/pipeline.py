@@ -308,6 +308,21 @@ def resume(out: Path) -> set[int]:
     return done
 
 
+def check_questions(questions: Sequence[Question]) -> list[Question]:
+    """The questions, refused in one line before any is answered if an id repeats (resuming keys on ids, so a
+    repeat would be skipped, or scored twice) or a text breaks `check_query` (hours in, it would stop the run)."""
+    seen: set[int] = set()
+    for q in questions:
+        if q.question_id in seen:
+            raise GorillaError(f"question_id {q.question_id} appears more than once in the input: ids must be unique")
+        seen.add(q.question_id)
+        try:
+            check_query(q.text)
+        except GorillaError as e:
+            raise GorillaError(f"question_id {q.question_id}: {e}") from None
+    return list(questions)
+
+
 def response_row(q: Question, answer: Answer, model_id: str, config: PipelineConfig) -> dict[str, Any]:
     """The upstream response schema; `text` is the raw answer, whose api_call marker the scorer reads."""
     answer_id = hashlib.sha1(f"{model_id}\0{q.question_id}\0{answer.text}".encode()).hexdigest()[:22]
@@ -326,7 +341,9 @@ def generate_file(gorilla: Gorilla, questions: Sequence[Question], out: str | Pa
     if batch_size < 1:
         raise GorillaError(f"--batch-size must be at least 1, got {batch_size}")
     out = Path(out)
-    todo_all = list(questions)[:limit] if limit is not None else list(questions)
+    if out.is_dir():
+        raise GorillaError(f"--out {out}: is a directory; give the responses file, e.g. {out / 'responses.jsonl'}")
+    todo_all = check_questions(list(questions)[:limit] if limit is not None else list(questions))
     done = resume(out)
     todo = [q for q in todo_all if q.question_id not in done]
     model_id = getattr(gorilla.backend, "name", "model")

@@ -8,6 +8,7 @@ cache and every later load reads those (about a second).
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,12 @@ EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
+NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+log = logging.getLogger("gorilla.models")
+
+
+class CacheUnwritable(GorillaError):
+    """The converted copy cannot be written: the caller may load the GGUF in memory instead (slower, same weights)."""
 
 
 def is_embedded(name: str) -> bool:
@@ -49,7 +56,7 @@ def embedded_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
     done = converted_dir()
-    if (done / _MARK).is_file():
+    if conversion_problem(done) is None:
         tok = AutoTokenizer.from_pretrained(done)
     else:
         src = gguf_path()
@@ -63,24 +70,46 @@ class _AlreadyConverted(Exception):
     """Another process finished the conversion while this one worked: its copy wins, ours is dropped."""
 
 
+def conversion_problem(folder: Path) -> str | None:
+    """None when `folder` holds a whole conversion (mark, every file, weights as long as their header says), else
+    what is wrong: a cache edited or cut short by hand or by a full disk is converted again, not used."""
+    from gorilla.models.weights import safetensors_problem
+
+    if not (folder / _MARK).is_file():
+        return "not converted yet"
+    for name in NEEDED:
+        if not (folder / name).is_file():
+            return f"{name} is missing"
+    why = safetensors_problem(folder / "model.safetensors")
+    return f"model.safetensors {why}" if why else None
+
+
 def ensure_converted() -> Path:
-    """The safetensors copy of the embedded model, converting from the GGUF on first use.
+    """The safetensors copy of the embedded model, converting from the GGUF on first use or when the copy is
+    damaged (see `conversion_problem`).
 
     The copy is written into a staging folder that replaces the destination only once complete
     (`atomic_dir`), so an interrupted conversion leaves nothing a later load could mistake for a model.
+    An unwritable cache raises `CacheUnwritable` (one line naming the folder) before any dequantising.
     """
     dest = converted_dir()
-    if (dest / _MARK).is_file():
+    why = conversion_problem(dest)
+    if why is None:
         return dest
     src = gguf_path()  # a missing wheel fails here, before the cache is touched
+    if dest.exists():
+        log.warning("gorilla: warning: %s: %s; converting the embedded model again", dest, why)
     try:
         with atomic_dir(dest) as staging:
             staging.chmod(0o755)  # a shared cache: readable like any other folder in it
             _convert(src, staging)
-            if (dest / _MARK).is_file():
+            if conversion_problem(dest) is None:
                 raise _AlreadyConverted
     except _AlreadyConverted:
         pass
+    except OSError as e:
+        raise CacheUnwritable(f"cannot write the converted embedded model under {dest.parent} "
+                              f"({e.strerror or e}): make that directory writable or set GORILLA_CACHE") from None
     return dest
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Any
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding
-from gorilla.models.embedded import ensure_converted, is_embedded
+from gorilla.models.embedded import CacheUnwritable, ensure_converted, gguf_path, is_embedded
 from gorilla.threads import set_torch_threads
+
+log = logging.getLogger("gorilla.models")
 
 
 def _device_dtype() -> tuple[str, Any]:
@@ -43,7 +46,7 @@ def _load_error(spec: str, e: BaseException) -> GorillaError:
 def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | None]:
     """(path or HF id, gguf file name, adapter config) for what the user named."""
     if is_embedded(spec):
-        return str(ensure_converted()), None, None
+        return _embedded()
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -62,10 +65,43 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
             return str(path), None, adapter
         if gguf_file is None and not (path / "config.json").is_file():
             raise GorillaError(f"--model {spec}: not a model directory (no config.json or adapter_config.json)")
+        if gguf_file is None:
+            _check_config(path / "config.json")
         return str(path), gguf_file, None
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:  # a path, not an "org/name" id
         raise GorillaError(f"--model {spec}: no such file or directory")
     return spec, gguf_file, None  # a Hugging Face id (downloads only if the user's HF cache/network allow)
+
+
+def _embedded() -> tuple[str, str | None, None]:
+    """The converted embedded model; with an unwritable cache, its GGUF, which transformers dequantises in memory
+    on every load (~15 s more, the same weights) rather than refusing to answer."""
+    try:
+        return str(ensure_converted()), None, None
+    except CacheUnwritable as e:
+        src = gguf_path()
+        log.warning("gorilla: warning: %s; loading the GGUF in memory instead (slower)", e)
+        return str(src.parent), src.name, None
+
+
+# the sizes every causal LM config states; one of the wrong type makes transformers raise deep in its validators
+_INT_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "max_position_embeddings", "head_dim")
+
+
+def _check_config(path: Path) -> None:
+    """A one-line error, before torch is imported, for a config.json that is not a JSON object or gives a size
+    that is not a positive integer (a hand-edited `"hidden_size": "x"` used to end in a traceback)."""
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise GorillaError(f"{path}: unreadable: {e}") from None
+    if not isinstance(cfg, dict):
+        raise GorillaError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
+    for key in _INT_FIELDS:
+        value = cfg.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise GorillaError(f"{path}: {key}: expected a positive integer, got {value!r}")
 
 
 def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
@@ -112,7 +148,11 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError, ImportError, SafetensorError) as e:
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, ImportError, SafetensorError) as e:
+        raise _load_error(spec, e) from None
+    except Exception as e:  # huggingface_hub's config validators raise their own classes (StrictDataclassError)
+        if type(e).__module__.split(".")[0] != "huggingface_hub":
+            raise
         raise _load_error(spec, e) from None
     return model.to(device), tokenizer
 
