@@ -66,7 +66,7 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
         if gguf_file is None and not (path / "config.json").is_file():
             raise GorillaError(f"--model {spec}: not a model directory (no config.json or adapter_config.json)")
         if gguf_file is None:
-            _check_config(path / "config.json")
+            _check_config(spec, path / "config.json")
         return str(path), gguf_file, None
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:  # a path, not an "org/name" id
         raise GorillaError(f"--model {spec}: no such file or directory")
@@ -89,19 +89,20 @@ _INT_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_lay
                "num_key_value_heads", "max_position_embeddings", "head_dim")
 
 
-def _check_config(path: Path) -> None:
+def _check_config(spec: str, path: Path) -> None:
     """A one-line error, before torch is imported, for a config.json that is not a JSON object or gives a size
     that is not a positive integer (a hand-edited `"hidden_size": "x"` used to end in a traceback)."""
+    where = f"--model {spec}: cannot load: {path}"
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise GorillaError(f"{path}: unreadable: {e}") from None
+        raise GorillaError(f"{where}: {e}") from None
     if not isinstance(cfg, dict):
-        raise GorillaError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
+        raise GorillaError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
     for key in _INT_FIELDS:
         value = cfg.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise GorillaError(f"{path}: {key}: expected a positive integer, got {value!r}")
+            raise GorillaError(f"{where}: {key}: expected a positive integer, got {value!r}")
 
 
 def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
