@@ -164,6 +164,7 @@ def _routes(endpoints: _Endpoints, api_key: str | None) -> list[Route]:
 def _endpoint(handler: Callable[[Request], Any], api_key: str | None) -> Callable[[Request], Any]:
     """`handler` behind the key check, with every ApiError it raises answered in OpenAI's error JSON."""
     async def endpoint(request: Request) -> Response:
+        """The handler's response, or its error as OpenAI's error JSON (never starlette's plain text)."""
         try:
             _check_key(request, api_key)
             return await handler(request)
