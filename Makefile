@@ -48,3 +48,10 @@ train-torchhub: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Load with clients that hang up, kill -9 during `gorilla generate` then resume, and fuzzed request bodies, against
+# the real `gorilla serve` / `gorilla generate` on the tiny model (127.0.0.1 only; every loop bounded, a few minutes
+# on 2 cores); writes eval/results/stress.md and exits 1 on any 500, lost or duplicated answer.
+.PHONY: stress
+stress: install
+	GORILLA_THREADS=1 $(BIN)/python eval/stress/run.py

@@ -16,3 +16,8 @@ class InputError(GorillaError):
         self.path, self.line, self.field, self.message = str(path), line, field, message
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+class Cancelled(Exception):
+    """The caller withdrew the request (a server's client disconnected): work stopped early, nothing to show.
+    Not a GorillaError: nobody is left to read a message, and the server must not count it as bad input."""

@@ -39,6 +39,10 @@ DEFAULT_CONSTRAIN = "retrieved"
 DEFAULT_K = 1
 DEFAULT_MAX_NEW_TOKENS = 64
 NO_RETRIEVER = ("none", "off", "0-shot", "")
+# The one bound on what a user may put in a prompt, in UTF-8 bytes: every tokenizer we load (byte-level BPE,
+# SentencePiece with byte fallback) spends at least one byte per token, so this caps the query at 2000 tokens
+# whatever the script (2000 characters of ASCII, ~666 of CJK). Without it a 108 KB query ran 299 s and took 8 GB.
+MAX_QUERY_BYTES = 2000
 
 
 @dataclass
@@ -213,19 +217,20 @@ class Gorilla:
             return None
         return [c for hub in self.config.hubs for c in self.db_calls(hub)]  # db, or retrieved with no retriever
 
-    def ask(self, query: str) -> Answer:
-        return self.ask_many([query])[0]
+    def ask(self, query: str, *, cancel: Callable[[], bool] | None = None) -> Answer:
+        """One answer (see `ask_many`)."""
+        return self.ask_many([query], cancel=cancel)[0]
 
-    def ask_many(self, queries: Sequence[str]) -> list[Answer]:
-        """Answers for a batch of queries, in order; one generate call for the whole batch."""
-        for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
+    def ask_many(self, queries: Sequence[str], *, cancel: Callable[[], bool] | None = None) -> list[Answer]:
+        """Answers for a batch of queries, in order; one generate call for the whole batch. Every query passes
+        `check_query` first (the prompt's one size bound); `cancel() == True` stops generation (server: the
+        client went away), raising `gorilla.errors.Cancelled`."""
+        queries = [check_query(q) for q in queries]
         docs = [self.retrieve(q) for q in queries]
         prompts = [build_prompt(q, [render_doc(d.raw) for d in ds]) for q, ds in zip(queries, docs, strict=True)]
         allowed = [self.allowed(ds) for ds in docs]
         texts = self.backend.generate(prompts, max_new_tokens=self.config.max_new_tokens, stop=STOP,
-                                      allowed_calls=None if self.config.constrain == "off" else allowed)
+                                      allowed_calls=None if self.config.constrain == "off" else allowed, cancel=cancel)
         return [self._answer(t, ds) for t, ds in zip(texts, docs, strict=True)]
 
     def _answer(self, text: str, docs: Sequence[Doc]) -> Answer:
@@ -244,6 +249,24 @@ class Gorilla:
             return self.config.hubs[0]
         found = [h for h in self.config.hubs if call and any(normalize_call(c).startswith(normalize_call(call)) for c in self.db_calls(h))]
         return found[0] if found else ""
+
+
+def check_query(query: Any) -> str:
+    """The query with its whitespace collapsed (as the prompt writes it), or a one-line error: empty, not valid
+    Unicode (a lone surrogate, which tokenizers reject with a TypeError), or over MAX_QUERY_BYTES. Refused, not
+    truncated: a cut request may ask for something else, and the user can say it shorter."""
+    if not isinstance(query, str) or not query.strip():
+        raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
+    text = " ".join(query.split())
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise GorillaError(f"query is not valid Unicode text (a lone surrogate {text[e.start]!r} at character "
+                           f"{e.start + 1})") from None
+    if size > MAX_QUERY_BYTES:
+        raise GorillaError(f"query is {size} bytes ({len(text)} characters); the most is {MAX_QUERY_BYTES} bytes "
+                           "(about as many tokens): say what you need in a sentence or two")
+    return text
 
 
 # ---- batch generation -------------------------------------------------------------------------------------------
@@ -285,6 +308,21 @@ def resume(out: Path) -> set[int]:
     return done
 
 
+def check_questions(questions: Sequence[Question]) -> list[Question]:
+    """The questions, refused in one line before any is answered if an id repeats (resuming keys on ids, so a
+    repeat would be skipped, or scored twice) or a text breaks `check_query` (hours in, it would stop the run)."""
+    seen: set[int] = set()
+    for q in questions:
+        if q.question_id in seen:
+            raise GorillaError(f"question_id {q.question_id} appears more than once in the input: ids must be unique")
+        seen.add(q.question_id)
+        try:
+            check_query(q.text)
+        except GorillaError as e:
+            raise GorillaError(f"question_id {q.question_id}: {e}") from None
+    return list(questions)
+
+
 def response_row(q: Question, answer: Answer, model_id: str, config: PipelineConfig) -> dict[str, Any]:
     """The upstream response schema; `text` is the raw answer, whose api_call marker the scorer reads."""
     answer_id = hashlib.sha1(f"{model_id}\0{q.question_id}\0{answer.text}".encode()).hexdigest()[:22]
@@ -303,7 +341,9 @@ def generate_file(gorilla: Gorilla, questions: Sequence[Question], out: str | Pa
     if batch_size < 1:
         raise GorillaError(f"--batch-size must be at least 1, got {batch_size}")
     out = Path(out)
-    todo_all = list(questions)[:limit] if limit is not None else list(questions)
+    if out.is_dir():
+        raise GorillaError(f"--out {out}: is a directory; give the responses file, e.g. {out / 'responses.jsonl'}")
+    todo_all = check_questions(list(questions)[:limit] if limit is not None else list(questions))
     done = resume(out)
     todo = [q for q in todo_all if q.question_id not in done]
     model_id = getattr(gorilla.backend, "name", "model")

@@ -7,6 +7,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gorilla.data import download as dl
@@ -78,6 +79,16 @@ def test_unreachable_mirror_is_one_line_with_the_hint(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def whole_conversion(into: Path, mark: str) -> None:
+    """What a finished conversion holds (`embedded.conversion_problem` checks each file and the weights' length)."""
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(4, dtype=np.float32)}, str(into / "model.safetensors"))
+    for name in (n for n in embedded.NEEDED if n != "model.safetensors"):
+        (into / name).write_text("{}")
+    (into / embedded._MARK).write_text(mark)
+
+
 @pytest.fixture
 def conversion(tmp_path, monkeypatch):
     """ensure_converted with a stand-in for the 15 s dequantisation; yields the calls it made."""
@@ -85,8 +96,7 @@ def conversion(tmp_path, monkeypatch):
 
     def fake_convert(src: Path, into: Path) -> None:
         calls.append(into)
-        (into / "model.safetensors").write_text("weights")
-        (into / embedded._MARK).write_text("converted\n")
+        whole_conversion(into, "converted\n")
 
     monkeypatch.setattr(embedded, "converted_dir", lambda: tmp_path / "models" / "smollm2")
     monkeypatch.setattr(embedded, "gguf_path", lambda: tmp_path / "model.gguf")
@@ -115,8 +125,8 @@ def test_a_conversion_finished_meanwhile_wins(conversion, monkeypatch):
     def raced(src: Path, into: Path) -> None:
         other = embedded.converted_dir()
         other.mkdir()
-        (other / embedded._MARK).write_text("the other process\n")
-        (into / embedded._MARK).write_text("ours\n")
+        whole_conversion(other, "the other process\n")
+        whole_conversion(into, "ours\n")
 
     monkeypatch.setattr(embedded, "_convert", raced)
     dest = embedded.ensure_converted()

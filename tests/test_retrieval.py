@@ -193,7 +193,7 @@ def test_stale_index_is_refused_or_rebuilt(tmp_path, fixture_db):
         dense(on_stale="error")
     dense()  # rebuilt over the broken manifest
     (folder / "index.faiss").write_bytes(b"\0" * 10)
-    with pytest.raises(GorillaError, match="index.faiss unreadable"):
+    with pytest.raises(GorillaError, match="index.faiss changed since it was built"):
         dense(on_stale="error")
     assert dense().index.ntotal == len(API) + 1
     assert not list(folder.glob(".*.tmp"))

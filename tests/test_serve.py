@@ -186,7 +186,7 @@ def test_concurrency_limit_queues_then_refuses_with_503():
     release = threading.Event()
     entered = threading.Semaphore(0)
 
-    def held(query: str, max_tokens: int) -> Reply:
+    def held(query: str, max_tokens: int, cancel=None) -> Reply:
         entered.release()
         release.wait(10)
         return Reply(text=query)
@@ -279,7 +279,7 @@ def test_long_query_and_answer_errors_are_openai_errors(client):
     with pytest.raises(openai.BadRequestError, match="at most 2000"):
         client.completions.create(model="gorilla-tiny", prompt="classify birds " * 300)
 
-    def failing(query: str, max_tokens: int) -> Reply:
+    def failing(query: str, max_tokens: int, cancel=None) -> Reply:
         if query == "boom":
             raise RuntimeError("secret internal detail")
         raise GorillaError(f"no API documentation matches {query!r}")

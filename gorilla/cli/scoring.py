@@ -58,11 +58,14 @@ def score(
     from gorilla.data.jsonl import write_jsonl
     from gorilla.scoring.score import verdict_rows
 
-    if verdicts and len(responses) != 1:
-        raise GorillaError("--verdicts takes exactly one responses file")
+    if verdicts:
+        _check_verdicts(verdicts, responses)
     results = _scorer(data_dir, no_cache).score_files(responses, hub, mode.value, workers=os.cpu_count() or 1)
     if verdicts:
-        write_jsonl(verdicts, verdict_rows(results[0]))
+        try:
+            write_jsonl(verdicts, verdict_rows(results[0]))
+        except OSError as e:
+            raise GorillaError(f"--verdicts {verdicts}: cannot write: {e.strerror or e}") from None
     if format is Format.json:
         for r in results:
             print(json.dumps(r.figures()))
@@ -76,6 +79,17 @@ def score(
     for r in results:
         table.add_row(Path(r.file).name, r.hub, str(r.n), f"{r.accuracy:.4f}", f"{r.hallucination:.4f}", f"{r.error:.4f}")
     Console().print(table)
+
+
+def _check_verdicts(path: Path, responses: list[Path]) -> None:
+    """Refuse, before any scoring, a verdicts path that cannot be written as asked: one file for one input, not
+    a directory, and in a directory that exists (a typo there should not silently create a tree)."""
+    if len(responses) != 1:
+        raise GorillaError("--verdicts takes exactly one responses file")
+    if path.is_dir():
+        raise GorillaError(f"--verdicts {path}: is a directory; give a file, e.g. {path / 'verdicts.jsonl'}")
+    if not path.parent.is_dir():
+        raise GorillaError(f"--verdicts {path}: directory {path.parent} does not exist; create it first")
 
 
 @eval_app.command("report")

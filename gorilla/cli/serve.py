@@ -100,10 +100,13 @@ def serve(
     """
     import uvicorn
 
+    from gorilla.errors import GorillaError
     from gorilla.pipeline import Gorilla
     from gorilla.serve import create_app
     from gorilla.serve.answer import PipelineAnswerer
 
+    if not 0 <= port <= 65535:  # checked before the model loads; asyncio's bind() would raise OverflowError
+        raise GorillaError(f"--port must be 0-65535 (0: any free port), got {port}")
     config = limits.config(api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None, pipeline.max_new_tokens)
     answer = PipelineAnswerer(Gorilla(pipeline.config(hub, data_dir)))  # loads model and indexes before binding
     if host not in LOOPBACK and config.api_key is None:

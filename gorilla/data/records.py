@@ -139,9 +139,17 @@ def load_examples(path: str | Path) -> list[Example]:
 
 
 def load_questions(path: str | Path) -> list[Question]:
+    """A questions file; ids must be unique (answers are filed and resumed by id), a repeat names both lines."""
     path = Path(path)
-    return [Question(_get(o, "question_id", int, path, line), _get(o, "text", str, path, line),
-                     _stringify(o.get("category"))) for line, o in read_jsonl(path)]
+    out, first = [], {}
+    for line, o in read_jsonl(path):
+        q = Question(_get(o, "question_id", int, path, line), _get(o, "text", str, path, line),
+                     _stringify(o.get("category")))
+        if q.question_id in first:
+            raise InputError(path, f"{q.question_id} repeats line {first[q.question_id]}", line, "question_id")
+        first[q.question_id] = line
+        out.append(q)
+    return out
 
 
 def load_responses(path: str | Path) -> list[Response]:

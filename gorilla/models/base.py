@@ -8,10 +8,10 @@ A backend implements only `_generate`, which gets the prompts and one `Decoding`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gorilla.errors import GorillaError
+from gorilla.errors import Cancelled, GorillaError
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,20 @@ class Decoding:
 
     `allowed_calls[i]`, when given, lists the API calls prompt i may write in its api_call
     field (constrained decoding); backends that cannot constrain say so by raising GorillaError.
+    `cancel`, when given, is polled between tokens (local) or requests (openai): once it returns True the
+    backend stops and raises `Cancelled`, so a server whose client has gone frees the model at once.
     """
 
     max_new_tokens: int = 160
     temperature: float = 0.0  # 0: greedy, so the same prompt gives the same text
     stop: tuple[str, ...] = ()
     allowed_calls: Sequence[Sequence[str]] | None = None
+    cancel: Callable[[], bool] | None = None
+
+    def check_cancel(self) -> None:
+        """Raise `Cancelled` once the caller has withdrawn the request; a no-op without `cancel`."""
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("request withdrawn")
 
 
 class Backend(ABC):
@@ -41,13 +49,16 @@ class Backend(ABC):
         temperature: float = 0.0,
         stop: Sequence[str] = (),
         allowed_calls: Sequence[Sequence[str]] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> list[str]:
         """One text per prompt, in prompt order (see `Decoding` for the options)."""
         if not prompts:
             return []
         if allowed_calls is not None and len(allowed_calls) != len(prompts):
             raise GorillaError(f"allowed_calls has {len(allowed_calls)} lists for {len(prompts)} prompts")
-        return self._generate(list(prompts), Decoding(max_new_tokens, temperature, tuple(stop), allowed_calls))
+        decoding = Decoding(max_new_tokens, temperature, tuple(stop), allowed_calls, cancel)
+        decoding.check_cancel()  # withdrawn while it waited: no work at all
+        return self._generate(list(prompts), decoding)
 
     @abstractmethod
     def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:

@@ -100,8 +100,10 @@ class CallConstraint:
     """A transformers LogitsProcessor enforcing STEPS, one Row per batch row (rows without calls run free).
 
     Markers are written in the tokenizer's own spelling, with or without their leading space;
-    the domain field closes early when only room for the marker and the longest call is left,
-    so within `max_new_tokens` (at least `min_new_tokens`) every constrained row ends with a whole call.
+    the domain field closes early when only room for the marker and the row's longest call is left,
+    so within its budget (`budgets[r]`: `max_new_tokens`, raised to room for a whole call) every
+    constrained row ends with a whole call. Budgets are per row, from the row's own calls, so an
+    answer does not depend on what else is in the batch; `max_new_tokens` is the batch's longest.
     """
 
     def __init__(self, tokenizer: Any, allowed_calls: Sequence[Sequence[str]], prompt_len: int, max_new_tokens: int):
@@ -110,10 +112,11 @@ class CallConstraint:
         self.marks = {m: [tokenizer.encode(v, add_special_tokens=False) for v in (m, m.lstrip())]
                       for m in (DOMAIN_MARK, CALL_MARK, PROVIDER_MARK)}
         self.prompt_len = prompt_len
-        depth = max((t.depth for t in self.tries if t is not None), default=0)
-        self.reserve = max(map(len, self.marks[CALL_MARK])) + depth + 1
-        self.min_new_tokens = max(map(len, self.marks[DOMAIN_MARK])) + self.reserve
-        self.max_new_tokens = max(max_new_tokens, self.min_new_tokens)
+        call_mark, domain_mark = max(map(len, self.marks[CALL_MARK])), max(map(len, self.marks[DOMAIN_MARK]))
+        self.reserves = [call_mark + (t.depth if t is not None else 0) + 1 for t in self.tries]
+        self.budgets = [max(max_new_tokens, domain_mark + reserve) if t is not None else max_new_tokens
+                        for t, reserve in zip(self.tries, self.reserves, strict=True)]
+        self.max_new_tokens = max(self.budgets)
         self.rows = [Row(pending=[list(v) for v in self.marks[DOMAIN_MARK]]) if t is not None else Row(step=len(STEPS) - 1)
                      for t in self.tries]
 
@@ -162,7 +165,7 @@ class CallConstraint:
         """The tokens row r may write next, or None when it runs free (closing the domain field first
         if the model wants to leave it or its room is used up)."""
         if row.stage == "domain" and (int(logits.argmax()) in self.vocab.enders or row.count >= MAX_DOMAIN_TOKENS
-                                      or written >= self.max_new_tokens - self.reserve):
+                                      or written >= self.budgets[r] - self.reserves[r]):
             self._advance(r)  # the model wants to end the field (or has used its room): the marker comes next
         if row.stage == "mark":
             return sorted({p[0] for p in row.pending})
@@ -207,3 +210,32 @@ class StopOnStrings:
         new = input_ids[:, self.prompt_len:][:, -self.tail:]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return torch.tensor([any(s in t for s in self.stop) for t in texts], device=input_ids.device)
+
+
+class RowBudgets:
+    """A transformers StoppingCriteria: row r is done after `budgets[r]` new tokens (a batch runs to its longest
+    budget; the others stop at their own, exactly where they would alone)."""
+
+    def __init__(self, budgets: Sequence[int], prompt_len: int):
+        self.budgets, self.prompt_len = list(budgets), prompt_len
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """Per row: True once it has written its budget."""
+        import torch
+
+        written = input_ids.shape[1] - self.prompt_len
+        return torch.tensor([written >= b for b in self.budgets], device=input_ids.device)
+
+
+class Withdrawn:
+    """A transformers StoppingCriteria that ends every row once `cancel()` is True (the caller then raises
+    `Cancelled`): transformers' own loop has no other way out between tokens."""
+
+    def __init__(self, cancel: Any):
+        self.cancel = cancel
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """All rows done when the request was withdrawn, none otherwise."""
+        import torch
+
+        return torch.full((input_ids.shape[0],), bool(self.cancel()), device=input_ids.device)

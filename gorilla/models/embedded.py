@@ -20,8 +20,13 @@ from gorilla.errors import GorillaError
 EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-log = logging.getLogger("gorilla.models")
 _MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
+NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+log = logging.getLogger("gorilla.models")
+
+
+class CacheUnwritable(GorillaError):
+    """The converted copy cannot be written: the caller may load the GGUF in memory instead (slower, same weights)."""
 
 
 def is_embedded(name: str) -> bool:
@@ -46,8 +51,8 @@ def converted_dir() -> Path:
 
 
 def is_converted() -> bool:
-    """Whether the safetensors copy is complete (its mark is written last), so loading skips the ~20 s conversion."""
-    return (converted_dir() / _MARK).is_file()
+    """Whether the safetensors copy is whole (`conversion_problem`), so loading skips the ~20 s conversion."""
+    return conversion_problem(converted_dir()) is None
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +60,9 @@ def embedded_tokenizer() -> Any:
     """The embedded tokenizer: from the converted copy, else straight from the GGUF (no dequantising); pad = eos."""
     from transformers import AutoTokenizer
 
-    if is_converted():
-        tok = AutoTokenizer.from_pretrained(converted_dir())
+    done = converted_dir()
+    if conversion_problem(done) is None:
+        tok = AutoTokenizer.from_pretrained(done)
     else:
         src = gguf_path()
         tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
@@ -69,25 +75,47 @@ class _AlreadyConverted(Exception):
     """Another process finished the conversion while this one worked: its copy wins, ours is dropped."""
 
 
+def conversion_problem(folder: Path) -> str | None:
+    """None when `folder` holds a whole conversion (mark, every file, weights as long as their header says), else
+    what is wrong: a cache edited or cut short by hand or by a full disk is converted again, not used."""
+    from gorilla.models.weights import safetensors_problem
+
+    if not (folder / _MARK).is_file():
+        return "not converted yet"
+    for name in NEEDED:
+        if not (folder / name).is_file():
+            return f"{name} is missing"
+    why = safetensors_problem(folder / "model.safetensors")
+    return f"model.safetensors {why}" if why else None
+
+
 def ensure_converted() -> Path:
-    """The safetensors copy of the embedded model, converting from the GGUF on first use.
+    """The safetensors copy of the embedded model, converting from the GGUF on first use or when the copy is
+    damaged (see `conversion_problem`).
 
     The copy is written into a staging folder that replaces the destination only once complete
     (`atomic_dir`), so an interrupted conversion leaves nothing a later load could mistake for a model.
+    An unwritable cache raises `CacheUnwritable` (one line naming the folder) before any dequantising.
     """
     dest = converted_dir()
-    if is_converted():
+    why = conversion_problem(dest)
+    if why is None:
         return dest
     src = gguf_path()  # a missing wheel fails here, before the cache is touched
+    if dest.exists():
+        log.warning("gorilla: warning: %s: %s; converting the embedded model again", dest, why)
     log.info("preparing: converting the embedded SmolLM2-135M-Instruct to safetensors (first run only, ~20 s)")
     try:
         with atomic_dir(dest) as staging:
             staging.chmod(0o755)  # a shared cache: readable like any other folder in it
             _convert(src, staging)
-            if (dest / _MARK).is_file():
+            if conversion_problem(dest) is None:
                 raise _AlreadyConverted
     except _AlreadyConverted:
         pass
+    except OSError as e:
+        raise CacheUnwritable(f"cannot write the converted embedded model under {dest.parent} "
+                              f"({e.strerror or e}): make that directory writable or set GORILLA_CACHE") from None
     return dest
 
 

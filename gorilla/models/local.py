@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Any
 
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding
-from gorilla.models.embedded import ensure_converted, is_embedded
+from gorilla.models.embedded import CacheUnwritable, ensure_converted, gguf_path, is_embedded
 from gorilla.threads import set_torch_threads
+
+log = logging.getLogger("gorilla.models")
 
 
 def _device_dtype() -> tuple[str, Any]:
@@ -43,7 +46,7 @@ def _load_error(spec: str, e: BaseException) -> GorillaError:
 def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | None]:
     """(path or HF id, gguf file name, adapter config) for what the user named."""
     if is_embedded(spec):
-        return str(ensure_converted()), None, None
+        return _embedded()
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -62,10 +65,44 @@ def _resolve(spec: str, gguf_file: str | None) -> tuple[str, str | None, dict | 
             return str(path), None, adapter
         if gguf_file is None and not (path / "config.json").is_file():
             raise GorillaError(f"--model {spec}: not a model directory (no config.json or adapter_config.json)")
+        if gguf_file is None:
+            _check_config(spec, path / "config.json")
         return str(path), gguf_file, None
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:  # a path, not an "org/name" id
         raise GorillaError(f"--model {spec}: no such file or directory")
     return spec, gguf_file, None  # a Hugging Face id (downloads only if the user's HF cache/network allow)
+
+
+def _embedded() -> tuple[str, str | None, None]:
+    """The converted embedded model; with an unwritable cache, its GGUF, which transformers dequantises in memory
+    on every load (~15 s more, the same weights) rather than refusing to answer."""
+    try:
+        return str(ensure_converted()), None, None
+    except CacheUnwritable as e:
+        src = gguf_path()
+        log.warning("gorilla: warning: %s; loading the GGUF in memory instead (slower)", e)
+        return str(src.parent), src.name, None
+
+
+# the sizes every causal LM config states; one of the wrong type makes transformers raise deep in its validators
+_INT_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "max_position_embeddings", "head_dim")
+
+
+def _check_config(spec: str, path: Path) -> None:
+    """A one-line error, before torch is imported, for a config.json that is not a JSON object or gives a size
+    that is not a positive integer (a hand-edited `"hidden_size": "x"` used to end in a traceback)."""
+    where = f"--model {spec}: cannot load: {path}"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise GorillaError(f"{where}: {e}") from None
+    if not isinstance(cfg, dict):
+        raise GorillaError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
+    for key in _INT_FIELDS:
+        value = cfg.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise GorillaError(f"{where}: {key}: expected a positive integer, got {value!r}")
 
 
 def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
@@ -112,7 +149,11 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError, ImportError, SafetensorError) as e:
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, ImportError, SafetensorError) as e:
+        raise _load_error(spec, e) from None
+    except Exception as e:  # huggingface_hub's config validators raise their own classes (StrictDataclassError)
+        if type(e).__module__.split(".")[0] != "huggingface_hub":
+            raise
         raise _load_error(spec, e) from None
     return model.to(device), tokenizer
 
@@ -137,29 +178,20 @@ class LocalBackend(Backend):
         return cls(model, tokenizer, name)
 
     def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
-        """Batched decoding; a lone constrained greedy prompt takes the faster one-row path."""
+        """Batched decoding; a lone constrained greedy prompt takes the faster one-row path. Each row stops at
+        its own budget, so an answer is the same text alone or in any batch."""
         import torch
 
-        from gorilla.models.constrained import CallConstraint, StopOnStrings
-
-        max_new_tokens, temperature, stop, allowed_calls = (decoding.max_new_tokens, decoding.temperature,
-                                                            decoding.stop, decoding.allowed_calls)
+        allowed_calls, temperature = decoding.allowed_calls, decoding.temperature
         if len(prompts) == 1 and allowed_calls and allowed_calls[0] and temperature <= 0:
-            return [self._one_constrained(prompts[0], allowed_calls[0], max_new_tokens, stop)]
+            return [self._one_constrained(prompts[0], allowed_calls[0], decoding)]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         prompt_len = batch["input_ids"].shape[1]
-        processors: list[Any] = []
-        criteria: list[Any] = []
-        if allowed_calls is not None:
-            constraint = CallConstraint(self.tokenizer, allowed_calls, prompt_len, max_new_tokens)
-            max_new_tokens = constraint.max_new_tokens  # never less than room for a whole call
-            processors.append(constraint)
-        if stop:
-            criteria.append(StopOnStrings(self.tokenizer, stop, prompt_len))
+        processors, criteria, max_new_tokens = self._controls(decoding, prompt_len, len(prompts))
         with torch.inference_mode():
             if self.light:
                 out = self._decode(batch["input_ids"], batch["attention_mask"], max_new_tokens, processors, criteria,
-                                   temperature)
+                                   decoding)
             else:
                 from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -168,8 +200,27 @@ class LocalBackend(Backend):
                                           logits_processor=LogitsProcessorList(processors),
                                           stopping_criteria=StoppingCriteriaList(criteria),
                                           pad_token_id=self.tokenizer.pad_token_id, top_p=None, top_k=None, **sampling)
+                decoding.check_cancel()
         texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
-        return [_cut(t, stop) for t in texts]
+        return [_cut(t, decoding.stop) for t in texts]
+
+    def _controls(self, decoding: Decoding, prompt_len: int, rows: int) -> tuple[list[Any], list[Any], int]:
+        """(logits processors, stopping criteria, the batch's token budget): the call constraint, each row's own
+        budget, the stop strings, and the cancel flag, in the order both decoding loops apply them."""
+        from gorilla.models.constrained import CallConstraint, RowBudgets, StopOnStrings, Withdrawn
+
+        processors: list[Any] = []
+        budgets = [decoding.max_new_tokens] * rows
+        if decoding.allowed_calls is not None:
+            constraint = CallConstraint(self.tokenizer, decoding.allowed_calls, prompt_len, decoding.max_new_tokens)
+            budgets = constraint.budgets  # never less than room for a whole call
+            processors.append(constraint)
+        criteria: list[Any] = [RowBudgets(budgets, prompt_len)]
+        if decoding.stop:
+            criteria.append(StopOnStrings(self.tokenizer, decoding.stop, prompt_len))
+        if decoding.cancel is not None and not self.light:  # our own loop polls it itself, and raises at once
+            criteria.append(Withdrawn(decoding.cancel))
+        return processors, criteria, max(budgets)
 
     @property
     def light(self) -> bool:
@@ -179,16 +230,20 @@ class LocalBackend(Backend):
         return isinstance(self.model, Llama)
 
     def _decode(self, input_ids: Any, attention_mask: Any, max_new_tokens: int, processors: Sequence[Any],
-                criteria: Sequence[Any], temperature: float) -> Any:
+                criteria: Sequence[Any], decoding: Decoding) -> Any:
         """transformers' generate loop, for our Llama: same processors and stopping criteria, same order
-        (scores -> processors -> pick -> pad finished rows -> append -> EOS/criteria), so the same text."""
+        (scores -> processors -> pick -> pad finished rows -> append -> EOS/criteria), so the same text;
+        a withdrawn request stops before the next token."""
         import torch
+
+        temperature = decoding.temperature
 
         eos = torch.tensor(self.model.config.eos_token_ids, dtype=torch.long, device=input_ids.device)  # none: no EOS stop, as HF
         pad = self.tokenizer.pad_token_id
         unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         feed, cache = input_ids, None
         for _ in range(max_new_tokens):
+            decoding.check_cancel()
             result = self.model(feed, attention_mask=attention_mask, cache=cache, use_cache=True)
             cache = result.cache
             scores = result.logits[:, -1, :].float()
@@ -219,7 +274,7 @@ class LocalBackend(Backend):
         result = self.model(input_ids=feed, use_cache=True, **{cache_arg: past})
         return result.logits, result[cache_arg]
 
-    def _one_constrained(self, prompt: str, calls: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> str:
+    def _one_constrained(self, prompt: str, calls: Sequence[str], decoding: Decoding) -> str:
         """Greedy constrained decoding of one prompt, feeding each run of forced tokens (markers, the
         unambiguous rest of a call) in one forward pass: the same text as the batched path, with a
         fraction of the passes, which is what makes an interactive query fast on a CPU."""
@@ -228,11 +283,13 @@ class LocalBackend(Backend):
         from gorilla.models.constrained import CallConstraint
 
         feed = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.model.device)
-        constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], max_new_tokens)
+        constraint = CallConstraint(self.tokenizer, [calls], feed.shape[1], decoding.max_new_tokens)
+        stop = decoding.stop
         out: list[int] = []
         past = None
         with torch.inference_mode():
             while len(out) < constraint.max_new_tokens:
+                decoding.check_cancel()
                 logits, past = self._forward(feed, past)
                 token = constraint.choose(0, logits[0, -1].float(), len(out))
                 run = [token]

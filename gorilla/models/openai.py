@@ -97,11 +97,17 @@ class OpenAIBackend(Backend):
                                "--constrain off (a vLLM endpoint can: OpenAIConfig(guided='vllm'), gorilla serve --guided vllm)")
         model = self.model
         bodies = [self._body(p, model, decoding, calls[i] if calls is not None else None) for i, p in enumerate(prompts)]
+
+        def send(body: dict[str, Any]) -> str:
+            """One request, unless the caller withdrew the batch meanwhile (a request sent runs to its end)."""
+            decoding.check_cancel()
+            return self._complete(body)
+
         if len(bodies) == 1:
-            return [self._complete(bodies[0])]
+            return [send(bodies[0])]
         pool = ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(bodies)))
         try:
-            return list(pool.map(self._complete, bodies))
+            return list(pool.map(send, bodies))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # one failure stops the requests not yet sent
 

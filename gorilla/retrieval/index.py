@@ -1,8 +1,10 @@
 """Persisted FAISS indexes: a folder per (hub, kind, embedder, doc text) with a manifest that proves freshness.
 
 The manifest records the source files' SHA-256, the embedder's name and file fingerprint, the
-dimension, the count and a format version. On load every field must match, otherwise the index
-is stale: rebuilt (with a warning) or refused, never used. Files are written to temporaries and
+dimension, the count, a format version and the SHA-256 of index.faiss itself. On load every field
+must match and the file must hash to what the manifest says (an index overwritten in place with
+as many bytes would otherwise be used), else the index is stale: rebuilt (with a warning) or
+refused, never used. Files are written to temporaries and
 renamed; the manifest is written last, so a crash leaves no index that looks complete.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 from gorilla.data import atomic_write
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
+from gorilla.retrieval.base import file_sha256
 
 FORMAT_VERSION = 1
 log = logging.getLogger("gorilla.retrieval")
@@ -74,7 +77,20 @@ def build_step(expected: dict[str, Any]) -> str:
     return f"embedding {what}"
 
 
+def checksum_problem(folder: Path, found: dict[str, Any]) -> str | None:
+    """None when index.faiss hashes to the manifest's `index_sha256`, else why it cannot be trusted."""
+    want = found.get("index_sha256")
+    if not isinstance(want, str):
+        return "manifest has no index checksum (written by an older gorilla)"
+    try:
+        have = file_sha256(folder / "index.faiss")
+    except OSError as e:
+        return f"index.faiss unreadable ({e.strerror or e})"
+    return None if have == want else "index.faiss changed since it was built (SHA-256 differs from the manifest)"
+
+
 def write_index(folder: Path, index: Any, manifest: dict[str, Any]) -> None:
+    """index.faiss then the manifest (with the file's SHA-256), each renamed into place: the manifest lands last."""
     import faiss
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,11 +99,12 @@ def write_index(folder: Path, index: Any, manifest: dict[str, Any]) -> None:
     os.close(fd)
     try:
         faiss.write_index(index, tmp)
+        checksum = file_sha256(Path(tmp))
         os.replace(tmp, folder / "index.faiss")
     finally:
         Path(tmp).unlink(missing_ok=True)
     with atomic_write(folder / "manifest.json") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
+        json.dump({**manifest, "index_sha256": checksum}, f, indent=2, sort_keys=True)
 
 
 def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], Any], *,
@@ -100,7 +117,7 @@ def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], An
     import faiss
 
     found = read_manifest(folder)
-    reason = stale_reason(found, expected)
+    reason = stale_reason(found, expected) or checksum_problem(folder, found or {})
     if reason is None:
         try:
             index = faiss.read_index(str(folder / "index.faiss"))

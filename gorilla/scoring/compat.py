@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import re
 from collections import Counter, defaultdict
@@ -23,6 +24,8 @@ from gorilla.data.jsonl import atomic_write
 from gorilla.data.records import ApiEntry
 from gorilla.errors import GorillaError
 from gorilla.scoring.grammar import compat_identity, compat_parser
+
+log = logging.getLogger("gorilla.scoring")
 
 _PUNCT = ("(", ")", ",")
 _GRAM = 4
@@ -118,11 +121,19 @@ class CompatMatcher:
         return hit
 
     def save(self) -> None:
-        """Persist new results (atomically); a no-op without a cache directory or anything new."""
+        """Persist new results (atomically); a no-op without a cache directory or anything new. An unwritable
+        cache (read-only, full, a file in the way) only costs the next run its speed-up: scores stand, so it
+        is one warning and this matcher stops trying."""
         if self._file is None or len(self._cache) == self._stored:
             return
-        with atomic_write(self._file) as f:
-            json.dump(self._cache, f, separators=(",", ":"))
+        try:
+            with atomic_write(self._file) as f:
+                json.dump(self._cache, f, separators=(",", ":"))
+        except OSError as e:
+            log.warning("gorilla: warning: verdict cache not saved (%s: %s); scores are unaffected, "
+                        "--no-cache skips it", self._file.parent, e.strerror or e)
+            self._file = None
+            return
         self._stored = len(self._cache)
 
     def prefetch(self, candidates: Iterable[str], workers: int = 1) -> None:

@@ -151,12 +151,16 @@ class Scorer:
         return Verdict(line, qid, False, False, matched, f"matches entry {matched}: domain {db[matched].domain!r} != gold {gold!r}")
 
     def _gold_domain(self, path: Path, line: int, qid: Any, hub: str) -> str:
-        """The reference reads gold[question_id - 1]: id 0 silently reads the last entry; past the end it crashes."""
+        """The reference reads gold[question_id - 1]: id 0 silently reads the last entry (kept: compat scores
+        upstream files as the reference does); past the end it crashes. A negative id would read another
+        question's gold from the end, so it is refused."""
         gold = self.gold_domains(hub)
         if not isinstance(qid, int):
             problem = "missing" if qid is None else f"expected int, got {type(qid).__name__}"
             raise InputError(path, problem, line, "question_id")
-        if not -len(gold) <= qid - 1 < len(gold):
+        if qid < 0:
+            raise InputError(path, f"{qid} is negative; question ids count from 1", line, "question_id")
+        if qid > len(gold):
             raise InputError(path, f"{qid} is past the end of the {hub} eval set ({len(gold)} questions)", line,
                              "question_id")
         return gold[qid - 1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 
 from gorilla.pipeline import Gorilla
 from gorilla.prompting import format_answer
@@ -31,8 +32,9 @@ class PipelineAnswerer:
         other.config = dataclasses.replace(self.gorilla.config, max_new_tokens=max_tokens)
         return other
 
-    def __call__(self, query: str, max_tokens: int) -> Reply:
-        a = self._with_budget(max_tokens).ask(query)
+    def __call__(self, query: str, max_tokens: int, cancel: Callable[[], bool] | None = None) -> Reply:
+        """One answer; `cancel` (the server's "client gone" flag) stops generation between tokens."""
+        a = self._with_budget(max_tokens).ask(query, cancel=cancel)
         fields = {"domain": a.domain, "api_call": a.api_call, "api_provider": a.api_provider,
                   "explanation": a.explanation, "code": a.code}
         return Reply(text=format_answer(**fields), fields=fields, retrieved=list(a.retrieved),

@@ -11,7 +11,12 @@ The app knows nothing of models or retrieval: it is built around one injected `A
   - bodies over `max_body_bytes` get 413; queries over `max_query_chars` and `max_tokens` over
     `max_tokens_limit` get 400;
   - at most `max_concurrency` answers are computed at once and `max_queue` more wait their turn;
-    beyond that a request gets 503 with Retry-After, which OpenAI clients retry.
+    beyond that a request gets 503 with Retry-After, which OpenAI clients retry;
+  - a request whose client has gone is dropped when its turn comes, and one being answered is stopped at
+    the next token (the answerer's `cancel` flag), so abandoned requests do not hold the model;
+  - malformed bodies (invalid or too deeply nested JSON, text that is not valid Unicode) get 400, and
+    anything unexpected a 500, always in OpenAI's error JSON; a stream that fails ends with an error
+    event and `data: [DONE]`.
 Model output is only ever returned as text, never executed.
 """
 
@@ -21,9 +26,10 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -34,11 +40,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gorilla.errors import GorillaError
+from gorilla.errors import Cancelled, GorillaError
 from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, instruction_of
 
 log = logging.getLogger("gorilla.serve")
 FINISH = "stop"  # an answer is one call: constrained decoding always closes it, so it never stops for length
+DISCONNECT_POLL_S = 0.05  # how often a running answer checks that its client is still there
 
 
 @dataclass
@@ -55,9 +62,10 @@ class Reply:
 
 
 class Answerer(Protocol):
-    """The one thing the app calls; it runs in a worker thread, so it may block."""
+    """The one thing the app calls; it runs in a worker thread, so it may block. `cancel()` turns True once the
+    client has gone: an answerer that can, stops then and raises `gorilla.errors.Cancelled`."""
 
-    def __call__(self, query: str, max_tokens: int) -> Reply: ...
+    def __call__(self, query: str, max_tokens: int, cancel: Callable[[], bool]) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -89,13 +97,16 @@ class ApiError(Exception):
 
 
 class Gate:
-    """Admission control: `running` answers at once, `waiting` queued, the rest refused with 503."""
+    """Admission control: `running` answers at once, `waiting` queued, the rest refused with 503; requests whose
+    client left are `dropped` before they run or `cancelled` while they run."""
 
     def __init__(self, max_concurrency: int, max_queue: int):
         self._slots = asyncio.Semaphore(max_concurrency)
         self.capacity = max_concurrency + max_queue
         self.admitted = 0
         self.running = 0
+        self.dropped = 0
+        self.cancelled = 0
 
     def admit(self) -> None:
         if self.admitted >= self.capacity:
@@ -103,17 +114,34 @@ class Gate:
                            "server_error", code="overloaded", headers={"Retry-After": "1"})
         self.admitted += 1
 
-    async def run(self, fn: Callable[[], Reply]) -> Reply:
-        """Call `fn` in a worker thread once a slot is free; the caller has been admitted."""
+    async def run(self, fn: Callable[[Callable[[], bool]], Reply], gone: Callable[[], Awaitable[bool]]) -> Reply:
+        """Call `fn(cancel)` in a worker thread once a slot is free (the caller has been admitted), unless the
+        client is `gone()` by then; while it runs, a watcher sets `cancel` as soon as the client goes."""
         try:
             async with self._slots:
+                if await gone():
+                    self.dropped += 1
+                    raise Cancelled("client gone before its turn")
                 self.running += 1
+                flag = threading.Event()
+                watcher = asyncio.ensure_future(_watch(gone, flag))
                 try:
-                    return await run_in_threadpool(fn)
+                    return await run_in_threadpool(fn, flag.is_set)
+                except Cancelled:
+                    self.cancelled += 1
+                    raise
                 finally:
+                    watcher.cancel()
                     self.running -= 1
         finally:
             self.admitted -= 1
+
+
+async def _watch(gone: Callable[[], Awaitable[bool]], flag: threading.Event) -> None:
+    """Set `flag` once the client has gone (polled: ASGI says so only to whoever reads the request channel)."""
+    while not await gone():
+        await asyncio.sleep(DISCONNECT_POLL_S)
+    flag.set()
 
 
 def create_app(answer: Answerer, config: ServeConfig | None = None) -> Starlette:
@@ -136,11 +164,15 @@ def _routes(endpoints: _Endpoints, api_key: str | None) -> list[Route]:
 def _endpoint(handler: Callable[[Request], Any], api_key: str | None) -> Callable[[Request], Any]:
     """`handler` behind the key check, with every ApiError it raises answered in OpenAI's error JSON."""
     async def endpoint(request: Request) -> Response:
+        """The handler's response, or its error as OpenAI's error JSON (never starlette's plain text)."""
         try:
             _check_key(request, api_key)
             return await handler(request)
         except ApiError as e:
             return e.response()
+        except Exception:  # a bug must still answer in OpenAI's shape, not starlette's plain-text 500
+            log.exception("request failed")
+            return ApiError(500, "internal error; see the server log", "server_error").response()
     return endpoint
 
 
@@ -169,7 +201,7 @@ class _Endpoints:
         """Liveness plus load: how many answers run and wait, so a probe sees the queue filling."""
         g = self.gate
         return JSONResponse({"status": "ok", "model": self.cfg.model_id, "running": g.running,
-                             "waiting": g.admitted - g.running})
+                             "waiting": g.admitted - g.running, "dropped": g.dropped, "cancelled": g.cancelled})
 
     async def models(self, request: Request) -> Response:
         """The one model served, so OpenAI clients that list models first find it."""
@@ -189,13 +221,14 @@ class _Endpoints:
         body = await _read_json(request, self.cfg.max_body_bytes)
         req = _parse_common(body, self.cfg)
         query = _chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt"))
-        return await self._respond(req, _check_length(query, self.cfg), chat)
+        return await self._respond(request, req, _check_length(query, self.cfg), chat)
 
-    async def _respond(self, req: _Request, query: str, chat: bool) -> Response:
-        """Admit (or refuse with 503), then answer in a worker thread once a slot is free."""
+    async def _respond(self, request: Request, req: _Request, query: str, chat: bool) -> Response:
+        """Admit (or refuse with 503), then answer in a worker thread once a slot is free and while the client
+        is still there."""
         g = self.gate
         g.admit()
-        work = g.run(lambda: self.answer(query, req.max_tokens))
+        work = g.run(lambda cancel: self.answer(query, req.max_tokens, cancel), request.is_disconnected)
         if req.stream:
             return _stream_response(work, self.cfg.model_id, chat)
         reply = await _guarded(work)
@@ -244,6 +277,8 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"request body is not valid JSON: {e}") from None
+    except RecursionError:  # the stdlib parser recurses once per level: 60 KB of "[" exhausts the stack
+        raise ApiError(400, "request body nests JSON too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
     return body
@@ -309,6 +344,11 @@ def _query_text(text: str, where: str) -> str:
     text = " ".join(text.split())
     if not text:
         raise ApiError(400, f"{where} is empty: send what you want to do, e.g. 'transcribe my podcast'")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # JSON's "\ud800" escape decodes to a lone surrogate, which tokenizers reject
+        raise ApiError(400, f"{where} is not valid Unicode text (a lone surrogate at character {e.start + 1})",
+                       param="messages" if where.startswith("messages") else "prompt") from None
     return text
 
 
@@ -326,37 +366,49 @@ async def _guarded(work: Any) -> Reply:
         return await work
     except GorillaError as e:
         raise ApiError(400, str(e)) from None
+    except Cancelled:  # nobody is left to read it; uvicorn logs the status
+        raise ApiError(499, "client closed the request", code="client_closed") from None
     except Exception:
         log.exception("answer failed")
         raise ApiError(500, "internal error while answering; see the server log", "server_error") from None
 
 
-async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> AsyncIterator[str]:
-    """SSE: a role chunk at once, the answer once the pipeline has it (it parses whole answers), then [DONE]."""
+async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> AsyncIterator[bytes]:
+    """SSE: a role chunk at once, the answer once the pipeline has it (it parses whole answers), then [DONE].
+    Whatever fails once the 200 has gone out ends the stream the way clients expect: an error event, then
+    [DONE] (without it, OpenAI clients wait for more or raise a parse error)."""
     rid, created = _new_id(chat), int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None) -> str:
-        if chat:
-            choice = {"index": 0, "delta": delta, "finish_reason": finish}
-            obj = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model_id,
-                   "choices": [choice]}
-        else:
-            choice = {"index": 0, "text": delta.get("content", ""), "finish_reason": finish, "logprobs": None}
-            obj = {"id": rid, "object": "text_completion", "created": created, "model": model_id, "choices": [choice]}
-        if extra:
-            obj.update(extra)
-        return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
     if chat:
-        yield chunk({"role": "assistant", "content": ""}, None)
+        yield _event(_chunk(rid, created, model_id, chat, {"role": "assistant", "content": ""}, None))
     try:
         reply = await asyncio.shield(task)
+        events = [_event(_chunk(rid, created, model_id, chat, {"content": reply.text}, None)),
+                  _event(_chunk(rid, created, model_id, chat, {}, FINISH, {"gorilla": _extra(reply)}))]
     except ApiError as e:
-        yield f"data: {json.dumps(e.body())}\n\n"
-        return
-    yield chunk({"content": reply.text}, None)
-    yield chunk({}, FINISH, {"gorilla": _extra(reply)})
-    yield "data: [DONE]\n\n"
+        events = [_event(e.body())]
+    except Exception:
+        log.exception("stream failed")
+        events = [_event(ApiError(500, "internal error while answering; see the server log", "server_error").body())]
+    for event in events:
+        yield event
+    yield b"data: [DONE]\n\n"
+
+
+def _chunk(rid: str, created: int, model_id: str, chat: bool, delta: dict[str, Any], finish: str | None,
+           extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One streamed chunk in OpenAI's chat or text completion shape."""
+    if chat:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        obj = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model_id, "choices": [choice]}
+    else:
+        choice = {"index": 0, "text": delta.get("content", ""), "finish_reason": finish, "logprobs": None}
+        obj = {"id": rid, "object": "text_completion", "created": created, "model": model_id, "choices": [choice]}
+    return {**obj, **(extra or {})}
+
+
+def _event(obj: dict[str, Any]) -> bytes:
+    """One SSE event, encoded here (strictly) so that text that cannot be sent fails inside `_stream`'s guard."""
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
 
 
 def _completion_body(reply: Reply, model_id: str, chat: bool) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class TrainConfig:
             (self.max_len >= 16, f"max_len must be at least 16, not {self.max_len}"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
             (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (self.max_steps >= 0, f"max_steps must be at least 1, or 0 to train by epochs, not {self.max_steps}"),
             (self.epochs > 0 or self.max_steps > 0, "set epochs or max_steps"),
             (self.precision in ("auto", "fp32", "bf16", "fp16"), f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}"),
             (self.grad_checkpointing in ("auto", "on", "off"), "grad_checkpointing must be auto, on or off"),

@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -230,19 +232,61 @@ def build_trainer(cfg: TrainConfig, device: Device, model: Any, tok: Any, rows: 
 
 
 def fit(trainer: Any, progress: Any, out: Path, has_val: bool) -> Session:
-    """Train from OUT's last checkpoint if there is one (weights, optimizer, scheduler, RNG), then validate once."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
-    if last:
-        _say(f"resuming from {last}")
+    """Train from OUT's newest complete checkpoint if there is one (weights, optimizer, scheduler, RNG), then
+    validate once."""
+    last = resume_point(out / "checkpoints")
     t0 = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=last)
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.monotonic() - t0
     tokens = trainer.state.num_input_tokens_seen
     rate = (tokens - progress.tok0) / wall if wall > 0 else 0.0
     val_loss = trainer.evaluate()["eval_loss"] if has_val else None
     return Session(result.training_loss, val_loss, wall, tokens, rate)
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """None when `folder` holds a whole checkpoint, else what is missing or cut. The Trainer writes weights,
+    then optimizer, scheduler and RNG state, and trainer_state.json last, none atomically: a kill leaves a
+    folder that looks like a checkpoint, so each file is checked (headers only, microseconds)."""
+    from gorilla.models.weights import safetensors_problem, torch_file_problem
+
+    try:
+        step = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no readable trainer_state.json"
+    if not isinstance(step, int):
+        return "trainer_state.json has no step"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights and not any(folder.glob("*.bin")):
+        return "no weights"
+    for path in weights:
+        if why := safetensors_problem(path):
+            return f"{path.name} {why}"
+    for path in sorted([*folder.glob("*.pt"), *folder.glob("*.pth")]):
+        if why := torch_file_problem(path):
+            return f"{path.name} {why}"
+    return None
+
+
+def resume_point(checkpoints: Path) -> Path | None:
+    """The newest complete checkpoint under `checkpoints` (None: start afresh), saying which and why newer ones
+    were passed over. Rank 0 deletes those: they cannot be resumed from, and the Trainer would write the same
+    step's files into them again."""
+    found = []
+    if checkpoints.is_dir():
+        found = sorted((int(m.group(1)), p) for p in checkpoints.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name)))
+    for _, folder in reversed(found):
+        why = checkpoint_problem(folder)
+        if why is None:
+            _say(f"resuming from {folder} (the newest complete checkpoint)")
+            return folder
+        _say(f"removing incomplete checkpoint {folder.name}: {why}")
+        if _rank0():
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def save_extras(cfg: TrainConfig, tok: Any, base_ref: str) -> None:
