@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +51,34 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input:
     """Run the real `gorilla` entry point in a subprocess (exit codes and stderr as a user sees them)."""
     return subprocess.run([sys.executable, "-m", "gorilla", *args], capture_output=True, text=True, cwd=cwd or REPO,
                           env=env, input=input, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, tiny) -> str:
+    """The tiny model saved as a model directory, for the CLI (a separate process)."""
+    path = tmp_path_factory.mktemp("tiny")
+    tiny.model.save_pretrained(path)
+    tiny.tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` under uvicorn on a free loopback port, in a thread; yields the /v1 base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -16,15 +16,6 @@ from gorilla.prompting import format_answer
 ONE_THREAD = {**os.environ, "GORILLA_THREADS": "1"}  # see one_thread in conftest.py
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, tiny) -> str:
-    """The tiny model saved as a model directory, for the CLI (a separate process)."""
-    path = tmp_path_factory.mktemp("tiny")
-    tiny.model.save_pretrained(path)
-    tiny.tokenizer.save_pretrained(path)
-    return str(path)
-
-
 def pipeline(tiny, data_dir, **kw) -> Gorilla:
     return Gorilla(PipelineConfig(retriever="bm25", max_new_tokens=8, data_dir=str(data_dir), **kw), backend=tiny)
 

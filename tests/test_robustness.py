@@ -6,20 +6,17 @@ NotADirectoryError even as root, where chmod would not stop them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from conftest import run_cli
+from conftest import run_cli, serving
 
 from gorilla.data import Question
 from gorilla.errors import Cancelled, GorillaError, InputError
@@ -185,26 +182,6 @@ def test_damaged_conversions_are_converted_again(tmp_path, monkeypatch):
 
 
 # ---- 4 and 5. the server: bad input is a 400, streams end properly, abandoned requests free the model -----------
-
-
-@contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """`app` under uvicorn on a free loopback port, in a thread; yields the /v1 base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def echo(query: str, max_tokens: int, cancel=None) -> Reply:

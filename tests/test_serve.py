@@ -3,9 +3,7 @@ openai backend (the two test each other), answering with a real pipeline on the 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +11,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-import uvicorn
-from conftest import run_cli
+from conftest import run_cli, serving
 
 from gorilla.errors import GorillaError
 from gorilla.models.openai import OpenAIBackend, OpenAIConfig
@@ -26,24 +23,6 @@ KEY = "sk-gorilla-test"
 QUERY = "I want to classify the birds in my garden photos"
 
 
-@contextlib.contextmanager
-def running(app) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread on a free loopback port; yields the /v1 base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +49,7 @@ def answer(data_dir, tiny):
 def base_url(answer) -> Iterator[str]:
     cfg = ServeConfig(model_id="gorilla-tiny", api_key=KEY, max_body_bytes=16_384, max_tokens_limit=48,
                       default_max_tokens=16)
-    with running(create_app(answer, cfg)) as url:
+    with serving(create_app(answer, cfg)) as url:
         yield url
 
 
@@ -192,7 +171,7 @@ def test_concurrency_limit_queues_then_refuses_with_503():
         return Reply(text=query)
 
     cfg = ServeConfig(max_concurrency=1, max_queue=1)
-    with running(create_app(held, cfg)) as url:
+    with serving(create_app(held, cfg)) as url:
         results: list[str] = []
 
         def ask() -> None:
@@ -284,7 +263,7 @@ def test_long_query_and_answer_errors_are_openai_errors(client):
             raise RuntimeError("secret internal detail")
         raise GorillaError(f"no API documentation matches {query!r}")
 
-    with running(create_app(failing)) as url:
+    with serving(create_app(failing)) as url:
         c = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
         with pytest.raises(openai.BadRequestError, match="no API documentation matches 'nothing'"):
             c.chat.completions.create(model="gorilla", messages=[{"role": "user", "content": "nothing"}])

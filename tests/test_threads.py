@@ -30,14 +30,6 @@ def test_bad_gorilla_threads_is_an_error(monkeypatch, bad):
         torch_threads()
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, tiny) -> str:
-    path = tmp_path_factory.mktemp("tiny")
-    tiny.model.save_pretrained(path)
-    tiny.tokenizer.save_pretrained(path)
-    return str(path)
-
-
 @pytest.mark.parametrize("command", ["retrieve", "query"])
 def test_bad_gorilla_threads_is_one_cli_line(command, data_dir, tiny_dir, tmp_path):
     """The embedder (a dense retriever) and the local model each meet it first in one of these commands."""
