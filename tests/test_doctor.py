@@ -52,10 +52,10 @@ def test_empty_cache_says_what_is_missing_and_builds_nothing(tmp_path, data_dir)
     assert report["embedder"]["name"] == "all-MiniLM-L6-v2"
     assert {h: v["state"] for h, v in report["indexes"]["hubs"].items()} == dict.fromkeys(
         ("torchhub", "tensorflowhub", "huggingface"), "missing")
-    assert all("gorilla index build" in v["fix"] for v in report["indexes"]["hubs"].values())
+    assert all("gorilla prepare" in v["fix"] for v in report["indexes"]["hubs"].values())
     assert not (cache / "indexes").exists() and not (cache / "models").exists()
     text = run_cli("doctor", "--data-dir", str(data_dir), env={**os.environ, "GORILLA_CACHE": str(cache)}).stdout
-    assert "not converted yet" in text and "next       gorilla index build --hub all" in text
+    assert "not converted yet" in text and "next       gorilla prepare" in text
 
 
 def test_doctor_imports_no_heavy_library(data_dir, tmp_path):
