@@ -138,9 +138,9 @@ def render(results: dict) -> str:
     lines = ["# Generation results", "",
              "Embedded SmolLM2-135M-Instruct (no fine-tuning), greedy, on this 2-core CPU. Produced by "
              "`eval/bench_generation.py`: each row is `gorilla generate` on the hub's eval split, then "
-             "`gorilla eval score` (compat = the reference scorer's rules, strict = argument-exact). Runs went "
-             "through the machine's shared heavy queue: one torch thread, niced, next to other engineers' jobs, "
-             "so q/s and seconds are pessimistic for an idle 2-core machine. retriever domain@1 is the default "
+             "`gorilla eval score` (compat = the reference scorer's rules, strict = argument-exact). Runs shared "
+             "the 2 cores with other jobs (see the notes), so q/s and seconds are not throughput figures. "
+             "retriever domain@1 is the default "
              "retriever's top document's domain against the gold domain, on the same questions.", "",
              "| run | n | compat acc | compat halluc | strict acc | strict halluc | retriever domain@1 | q/s | s |",
              "|---|---|---|---|---|---|---|---|---|"]
