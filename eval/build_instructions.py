@@ -6,7 +6,7 @@ DIR holds the writers' files, `hf_*.jsonl` and `tf_*.jsonl`, one line per API re
 `{"api_index": N, "instructions": [...]}` (how they were written: gorilla/resources/instructions/CARD.md).
 Each request goes through `selfinstruct.filter_requests` (length, names the API, near-duplicate, the
 call parses and maps back to its entry); the kept ones are written to
-`gorilla/resources/instructions/<hub>.jsonl` as `instruction, api_call, domain, api_index`, and the
+`gorilla/resources/instructions/<hub>.jsonl.gz` as `instruction, api_call, domain, api_index`, and the
 filter counts to eval/results/instructions.json. `--check` adds the contamination measures against
 each hub's eval instructions (gorilla.apibench.contamination), calibrated on upstream's torchhub split.
 """
@@ -17,10 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
-from gorilla.apibench.contamination import contamination
+from gorilla.apibench.contamination import hub_contamination
 from gorilla.apibench.selfinstruct import SelfInstructConfig, filter_requests
-from gorilla.data import ApiBenchPaths, load_eval, load_examples, read_jsonl, write_jsonl
-from gorilla.data.paths import REPO_ROOT, RESOURCES
+from gorilla.data import ApiBenchPaths, read_jsonl, write_jsonl
+from gorilla.data.paths import REPO_ROOT, instructions_file
 
 PREFIX = {"huggingface": "hf", "tensorflowhub": "tf"}
 # self-instruct's filters, except that 3- and 4-word needs ("Caption my vacation photos.") are real requests
@@ -41,18 +41,13 @@ def build(hub: str, raw: Path, paths: ApiBenchPaths) -> dict:
     db = [obj for _, obj in read_jsonl(paths.api_db(hub))]
     kept, counts = filter_requests(db, hub, written(raw, PREFIX[hub]), HANDWRITTEN)
     rows = [{"instruction": t, "api_call": db[i]["api_call"], "domain": db[i]["domain"], "api_index": i} for i, t in kept]
-    out = RESOURCES / "instructions" / f"{hub}.jsonl"
+    out = instructions_file(hub)
     if not rows:
         raise SystemExit(f"no instructions for {hub} in {raw}")
     write_jsonl(out, rows)
     return {"hub": hub, "file": str(out.relative_to(REPO_ROOT)), "records_written_for": counts["apis"],
             "distinct_calls": counts["apis_with_pairs"], "written": counts["candidates"], "kept": counts["kept"],
             "dropped": {k: v for k, v in counts["dropped"].items() if v}}
-
-
-def check(hub: str, paths: ApiBenchPaths, train_file: Path) -> dict:
-    evals = [p.instruction for p in load_eval(paths.eval(hub))]
-    return contamination(evals, [ex.instruction for ex in load_examples(train_file)])
 
 
 def main() -> None:
@@ -63,9 +58,8 @@ def main() -> None:
     paths = ApiBenchPaths.resolve()
     report = {"built": [build(h, args.raw, paths) for h in PREFIX]}
     if args.check:
-        report["contamination"] = {"calibration: upstream torchhub train vs eval": check("torchhub", paths, paths.train("torchhub"))}
-        for h in PREFIX:
-            report["contamination"][f"ours vs {h} eval"] = check(h, paths, RESOURCES / "instructions" / f"{h}.jsonl")
+        report["contamination"] = {"calibration: upstream torchhub train vs eval": hub_contamination("torchhub")}
+        report["contamination"] |= {f"ours vs {h} eval": hub_contamination(h) for h in PREFIX}
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))
 

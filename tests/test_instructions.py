@@ -11,11 +11,10 @@ import pytest
 from gorilla.apibench.contamination import contamination, shared_ngrams
 from gorilla.apibench.selfinstruct import _norm, forbidden_names
 from gorilla.data import load_eval, load_examples, read_jsonl
-from gorilla.data.paths import RESOURCES
+from gorilla.data.paths import instructions_file
 from gorilla.errors import InputError
 
-SHIPPED = {"huggingface": RESOURCES / "instructions" / "huggingface.jsonl",
-           "tensorflowhub": RESOURCES / "instructions" / "tensorflowhub.jsonl"}
+SHIPPED = {hub: instructions_file(hub) for hub in ("huggingface", "tensorflowhub")}
 
 
 @pytest.mark.parametrize("hub", SHIPPED)
@@ -69,3 +68,18 @@ def test_examples_read_both_formats_and_name_bad_lines(tmp_path):
     with pytest.raises(InputError, match="api_call") as e:
         load_examples(ours)
     assert "ours.jsonl" in str(e.value) and ":1" in str(e.value)
+
+
+def test_gzipped_jsonl_reads_like_plain_and_bad_gzip_is_named(tmp_path):
+    from gorilla.data import write_jsonl
+
+    rows = [{"instruction": "caption my photos", "api_call": "f('a')"}, {"instruction": "é", "api_call": "g()"}]
+    write_jsonl(tmp_path / "a.jsonl.gz", rows)
+    write_jsonl(tmp_path / "b.jsonl.gz", rows)
+    assert [o for _, o in read_jsonl(tmp_path / "a.jsonl.gz")] == rows
+    assert (tmp_path / "a.jsonl.gz").read_bytes() == (tmp_path / "b.jsonl.gz").read_bytes()  # reproducible bytes
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes((tmp_path / "a.jsonl.gz").read_bytes()[:-12])
+    with pytest.raises(InputError, match="gzip") as e:
+        list(read_jsonl(cut))
+    assert "cut.jsonl.gz" in str(e.value)

@@ -84,7 +84,7 @@ def test_the_installed_wheel_runs_outside_the_checkout(data_dir, tmp_path):
     assert run("gorilla", "--version").stdout.strip() == "gorilla 0.1.0"
     shipped = json.loads(run("python", "-c", CHECK_PACKAGE_DATA, str(data_dir)).stdout)
     assert shipped["package"].startswith(str(tmp_path / "venv")) and shipped["resources_inside"]
-    assert shipped["hf_train"] == [f"{shipped['package']}/resources/instructions/huggingface.jsonl"]
+    assert shipped["hf_train"] == [f"{shipped['package']}/resources/instructions/huggingface.jsonl.gz"]
     assert shipped["glossary"] == f"{shipped['package']}/resources/tasks/huggingface.json"
     assert shipped["seeds"] == {"torchhub": 6, "tensorflowhub": 6, "huggingface": 6}
     assert run("gorilla", "train", "--accelerate-config", "fsdp").stdout.strip() == \

@@ -51,19 +51,20 @@ def contamination(evals: Sequence[str], train: Sequence[str]) -> dict:
             "share_ge_0.95": round(float(np.mean(cos >= NEAR)), 3), "shared_8gram": shared_ngrams(evals, train)}
 
 
-def main(hub: str) -> dict:
-    """Ours (or, for torchhub, upstream's train split) against the hub's eval instructions."""
+def hub_contamination(hub: str) -> dict:
+    """The hub's own example files (default_train_files: upstream's split for torchhub, the shipped requests
+    for Hugging Face and TF Hub) against its eval instructions."""
     from gorilla.data import ApiBenchPaths, load_eval, load_examples, normalize_hub
     from gorilla.retrieval import default_train_files
 
     hub = normalize_hub(hub)
     paths = ApiBenchPaths.resolve()
     train = [ex.instruction for f in default_train_files(paths, hub) for ex in load_examples(f)]
-    return {"hub": hub} | contamination([p.instruction for p in load_eval(paths.eval(hub))], train)
+    return contamination([p.instruction for p in load_eval(paths.eval(hub))], train)
 
 
 if __name__ == "__main__":
     import json
 
     for h in sys.argv[1:] or ["torchhub", "tensorflowhub", "huggingface"]:
-        print(json.dumps(main(h)))
+        print(json.dumps({"hub": h} | hub_contamination(h)))

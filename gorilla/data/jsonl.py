@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ def read_json(path: str | Path) -> Any | None:
 
 
 def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (1-based line number, object) for each non-blank line.
+    """Yield (1-based line number, object) for each non-blank line; a `.gz` file is read through gzip.
 
     Blank lines are skipped (upstream files end with one); anything else that is not a
     JSON object is an InputError naming the file and line.
@@ -32,12 +34,16 @@ def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> Iterator[tuple
     path = Path(path)
     try:
         raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
         raise InputError(path, "is a directory, expected a JSONL file") from None
     except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror}") from None
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise InputError(path, f"gzip data cut short or corrupt ({e})") from None
     if not raw.strip():
         if allow_empty:
             return
@@ -102,10 +108,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Atomically write rows as JSONL; return how many were written."""
-    n = 0
-    with atomic_write(path) as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """Atomically write rows as JSONL, gzipped for a `.gz` path (mtime 0: the same rows give the same bytes);
+    return how many were written."""
+    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
+    data = "".join(lines).encode("utf-8")
+    with atomic_write(path, "wb") as f:
+        f.write(gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
+    return len(lines)

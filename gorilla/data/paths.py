@@ -15,6 +15,11 @@ DEV_DATA = REPO_ROOT.parent / "shared" / "apibench"
 QUESTION_KINDS = ("0_shot", "bm25", "gpt_index", "oracle")
 
 
+def instructions_file(hub: str) -> Path:
+    """The per-API requests shipped for `hub` (gorilla/resources/instructions/CARD.md); may not exist."""
+    return RESOURCES / "instructions" / f"{hub}.jsonl.gz"
+
+
 def cache_dir() -> Path:
     """Per-user cache: converted weights, indexes, downloaded data. `GORILLA_CACHE` overrides."""
     if env := os.environ.get("GORILLA_CACHE"):

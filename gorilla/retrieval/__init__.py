@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gorilla.data import ApiBenchPaths, normalize_hub
-from gorilla.data.paths import RESOURCES
+from gorilla.data.paths import instructions_file
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
@@ -36,8 +36,8 @@ __all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get
 
 def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
     """The hub's upstream train split if it has one (only torchhub does) and the instructions we ship for it
-    (gorilla/resources/instructions/<hub>.jsonl: Hugging Face and TF Hub; their card says how they were made)."""
-    return [p for p in [paths.train(hub), RESOURCES / "instructions" / f"{hub}.jsonl"] if p.exists()]
+    (gorilla/resources/instructions/<hub>.jsonl.gz: Hugging Face and TF Hub; their card says how they were made)."""
+    return [p for p in [paths.train(hub), instructions_file(hub)] if p.exists()]
 
 
 def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
