@@ -18,7 +18,8 @@ RetrieverOpt = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dens
                                            "oracle (eval only), or best (the measured default per hub).")]
 EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="sentence-transformers id (offline cache) or local "
                                                  "folder; default: the packaged all-MiniLM-L6-v2.", show_default=False)]
-TrainFilesOpt = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (train-format JSON "
+TrainFilesOpt = Annotated[list[Path] | None, typer.Option("--train-file", help="Extra solved examples (JSON lines, "
+                                                          "plain or .gz: upstream train pairs or instruction/api_call "
                                                           "lines) for the example memory; repeatable.", show_default=False)]
 DocFieldsOpt = Annotated[str | None, typer.Option("--doc-fields", help="Entry text to index: name, description, short, "
                                                   "rich, full, all (default: full for the dense part; all for bm25).",

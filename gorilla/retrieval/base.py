@@ -7,6 +7,7 @@ once in a result list, represented by its best-scoring entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +54,9 @@ class Corpus:
     def load(cls, hub: str, path: Path) -> Corpus:
         return cls(hub, Path(path), load_api_db(path))
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """The database file's hash, read once per corpus (every index and the task head key on it)."""
         return file_sha256(self.path)
 
     def entries_for_call(self, call: str) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 A user's request usually reads like an earlier request far more than like an API's documentation,
 so the nearest solved instructions are strong evidence. Only train files are indexed (never an
-eval split): upstream's torchhub_train.json and the instructions shipped in gorilla/resources/instructions. Each example votes, with its cosine similarity, for the database entries that share
-its api_call; examples whose call is not in the database cannot vote and are counted in `unmapped`.
+eval split): upstream's torchhub_train.json and the instructions shipped in gorilla/resources/instructions.
+Each example votes, with its cosine similarity, for the database entries that share its api_call;
+examples whose call is not in the database cannot vote and are counted in `unmapped`.
 """
 
 from __future__ import annotations
