@@ -202,7 +202,10 @@ def test_irrelevance_is_right_only_without_any_call():
     assert check("", [], category="irrelevance").ok
     assert check("calculate_triangle_area(base=10, height=5)", [], category="irrelevance").reason == \
         "expected no call, got 1"
-    assert not check("calculate_triangle_area(10, 5)", [], category="irrelevance").ok  # an unreadable call is a call
+    # an unreadable call of a given function is an attempted call; prose that only looks like one is not
+    assert check("calculate_triangle_area(10, 5)", [], category="irrelevance").reason == "expected no call, got 1"
+    assert check("None of the given function(s) fits.", [], category="irrelevance").ok
+    assert not check("It's not possible. area(r=5)", [], category="irrelevance").ok  # readable: a call
 
 
 def test_unreadable_calls_count_wrong_without_crashing():

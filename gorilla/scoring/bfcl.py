@@ -2,8 +2,9 @@
 
 A case is right or wrong as a whole. The rules, in the order they are applied:
 
-1. Irrelevance (any category named `*irrelevance*`): right iff the answer holds no call at all. A call
-   that could not be read (below) counts as a call: the model did try to call something.
+1. Irrelevance (any category named `*irrelevance*`): right iff the answer holds no call: no readable
+   call, and no unreadable one (below) that names one of the case's functions, since
+   `determine_bmi(70, 1.8)` is an attempted call while prose such as "no function(s) fit" is not.
 2. Otherwise every call must be readable: `parse_function_calls` reports a positional argument, a
    value that is not a literal, or text that is not one valid call as a call with `"arguments": None`
    and an `error`; such a call makes the case wrong (BFCL drops positional arguments and reads names
@@ -33,7 +34,8 @@ A case is right or wrong as a whole. The rules, in the order they are applied:
    f. a ground-truth parameter the call leaves out must have "" among its allowed values (BFCL's
       mark for "may be omitted").
 
-Where we differ from BFCL's code: rule 4's full matching, rule 2 (unreadable calls), `any` meaning
+Where we differ from BFCL's code: rule 4's full matching, rules 1 and 2 (unreadable calls; BFCL's
+irrelevance check passes any answer its decoder cannot read as calls, so calls inside prose pass), `any` meaning
 any type (BFCL's code reads it as a string), and nested values (dict values are type-checked
 against nested `properties`; list elements of every depth are normalised; an int is accepted for a
 float element even when the ground truth writes floats). Names are compared as written: a backend
@@ -179,7 +181,9 @@ def check_case(calls: list[dict[str, Any]], ground_truth: list[dict[str, Any]], 
                category: str) -> Verdict:
     """One case's verdict under the rules above: `calls` as parse_function_calls gives them."""
     if no_call_expected(category):
-        return Verdict(True) if not calls else Verdict(False, f"expected no call, got {len(calls)}")
+        names = {doc["name"] for doc in functions}
+        made = [c for c in calls if c.get("arguments") is not None or c.get("name") in names]
+        return Verdict(True) if not made else Verdict(False, f"expected no call, got {len(made)}")
     for call in calls:
         if call.get("arguments") is None:
             return Verdict(False, f"unreadable call {call.get('name')!r}: {call.get('error') or 'no arguments'}")
