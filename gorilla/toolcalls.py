@@ -17,9 +17,12 @@ An OpenAI-compatible backend gets the tools and tool_choice as they are (its ser
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gorilla.data.functions import FunctionSpec, ToolCall
@@ -129,9 +132,10 @@ _WORD = re.compile(r"[a-z]+")
 
 def offered_parameters(request: str, functions: Sequence[FunctionSpec]) -> dict[str, frozenset[str]]:
     """Per function, the optional parameters the request mentions: a word of the parameter's name (3 letters or
-    more, compared on its first five) or one of its enum values appears in the request. A small model passes
+    more) shares its first letters with a word of the request (up to five, as many as the shorter word has:
+    `unit` ~ `units`, `tolls` ~ `toll`), or one of its enum values appears in the request. A small model passes
     optional arguments it was not asked for; these are the ones it may pass."""
-    words = {w[:n] for w in _WORD.findall(request.lower()) for n in range(3, 6)}
+    words = _WORD.findall(request.lower())
     low = request.lower()
     out = {}
     for f in functions:
@@ -139,10 +143,47 @@ def offered_parameters(request: str, functions: Sequence[FunctionSpec]) -> dict[
         for name, schema in f.properties.items():
             if name in f.required:
                 continue
-            parts = _WORD.findall(re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+            parts = [p for p in _WORD.findall(re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()) if len(p) >= 3]
             enum = schema.get("enum") if isinstance(schema.get("enum"), list) else []
-            if any(len(p) >= 3 and p[:5] in words for p in parts) or any(
+            if any(_same_stem(p, w) for p in parts for w in words) or any(
                     isinstance(v, str) and len(v) >= 3 and v.lower() in low for v in enum):
                 keep.add(name)
         out[f.name] = frozenset(keep)
     return out
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two words open alike: their first min(5, shorter length) letters agree, and that is 3 or more."""
+    n = min(5, len(a), len(b))
+    return n >= 3 and a[:n] == b[:n]
+
+
+def run_bfcl(backend: Backend, cases: Sequence[Any], out: str | Path, *, settings: ToolSettings | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Answer every BFCL case (`gorilla.data.bfcl.BfclCase`) not yet in `out`, appending one JSON line per case:
+    `id`, `calls` ([{name, arguments}]), `text`, `seconds`. Resumable: ids already there are skipped (a line cut
+    short by an interrupted run is dropped first). Every case gets tool_choice "auto" and parallel calls allowed:
+    the category is BFCL's secret, not the model's."""
+    from gorilla.pipeline import resume
+
+    out = Path(out)
+    if out.is_dir():
+        raise GorillaError(f"--out {out}: is a directory; give the results file, e.g. {out / 'bfcl.jsonl'}")
+    done = resume(out, key=lambda row: str(row["id"]))
+    todo = [c for c in cases if c.id not in done]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f:
+        for n, case in enumerate(todo, start=1):
+            t = time.perf_counter()
+            answer = call_tools(backend, case.messages, [FunctionSpec.from_tool(d) for d in case.functions],
+                                settings=settings)
+            row = {"id": case.id, "calls": [c.as_dict() for c in answer.calls], "text": answer.text,
+                   "seconds": round(time.perf_counter() - t, 3)}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            if progress:
+                progress(len(cases) - len(todo) + n, len(cases))
+    seconds = time.perf_counter() - start
+    return {"out": str(out), "cases": len(cases), "skipped": len(cases) - len(todo), "answered": len(todo),
+            "seconds": round(seconds, 2), "seconds_per_case": round(seconds / len(todo), 3) if todo else None}
