@@ -102,9 +102,12 @@ class Refs:
         try:
             return resolver.lookup(ref)
         except Unresolvable as e:
-            if isinstance(e.__cause__, SourceError):  # a referred file that is itself malformed
-                raise e.__cause__ from None
-            why = f" ({e.__cause__})" if isinstance(e.__cause__, Unfollowed) else ""
+            cause = e.__cause__
+            while cause is not None and not isinstance(cause, (SourceError, Unfollowed)):
+                cause = cause.__cause__  # referencing wraps what retrieve raised in Unretrievable
+            if isinstance(cause, SourceError):  # a referred file that is itself malformed
+                raise cause from None
+            why = f" ({cause})" if cause is not None else ""
             raise self._error(base, site, f"$ref {ref!r} points to nothing{why}") from None
 
     def follow(self, value: Any, resolver: Any, base: str, chain: tuple[str, ...] = ()
@@ -359,6 +362,7 @@ def _operations(doc: Document) -> ParsedFile:
             refs.budget = MAX_SCHEMA_VALUES
             record = record_of(refs, str(route), method, op, item, ctx | {"resolver": resolver, "base": base})
             out.found.append(Found(record, str(doc.path), *refs.docs[base].where(op)))
+    out.includes = [d.path for uri, d in refs.docs.items() if uri != refs.uri]
     return out
 
 

@@ -41,10 +41,12 @@ class Found:
 
 @dataclass
 class ParsedFile:
-    """A parser's result for one file: its records (empty for pages that hold no API)."""
+    """A parser's result for one file: its records (empty for pages that hold no API), and the other files
+    it read (an OpenAPI document's `$ref`s into them), which are parts of it and not sources of their own."""
 
     path: str
     found: list[Found] = field(default_factory=list)
+    includes: list[Path] = field(default_factory=list)
 
 
 def read_text(path: Path) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.apibench import apizoo, database, openapi, tools
-from gorilla.apibench.source import Found, ParsedFile, Problems, SourceError, load_document
+from gorilla.apibench.source import Document, Found, ParsedFile, Problems, SourceError, load_document
 from gorilla.errors import GorillaError
 
 SUFFIXES = (".json", ".yaml", ".yml")
+PARSERS = {"openapi": openapi, "tools": tools, "apizoo": apizoo}
 log = logging.getLogger("gorilla")
 
 
@@ -42,23 +43,36 @@ def source_files(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def parse_source(path: Path) -> ParsedFile:
-    """One file's records, by its content's format; a SourceError (`file:line:col: message`) when malformed."""
-    doc = load_document(path)
-    parser = {"openapi": openapi, "tools": tools, "apizoo": apizoo}[kind_of(doc.data)]
-    return parser.parse_document(doc)
+def _parse_all(files: list[Path], problems: Problems) -> list[ParsedFile]:
+    """Each file parsed, OpenAPI documents first so that the files their `$ref`s read (shared schemas beside
+    the spec) are known as parts of them and not read as sources; results in the files' order."""
+    docs: dict[Path, Document] = {}
+    for path in files:
+        try:
+            docs[path] = load_document(path)
+        except SourceError as e:
+            problems(e, whole_file=True)
+    parsed: dict[Path, ParsedFile] = {}
+    included: set[Path] = set()
+    for first in (True, False):
+        for path, doc in docs.items():
+            kind = kind_of(doc.data)
+            if (kind == "openapi") != first or path.resolve() in included:
+                continue
+            try:
+                parsed[path] = PARSERS[kind].parse_document(doc)
+            except SourceError as e:
+                problems(e, whole_file=True)
+                continue
+            included |= {p.resolve() for p in parsed[path].includes}
+    return [parsed[p] for p in docs if p in parsed and p.resolve() not in included]
 
 
 def collect_sources(paths: list[Path], problems: Problems) -> list[Found]:
     """Every record found under `paths` whose api_call parses; malformed files and records go to `problems`."""
     found: list[Found] = []
-    for path in source_files(paths):
-        try:
-            got = parse_source(path).found
-        except SourceError as e:
-            problems(e, whole_file=True)
-            continue
-        for f in got:
+    for parsed_file in _parse_all(source_files(paths), problems):
+        for f in parsed_file.found:
             try:
                 database.check(f, "sources")
                 found.append(f)
