@@ -28,6 +28,8 @@ from gorilla.errors import GorillaError
 
 PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo,
            "openapi": openapi, "tools": tools}
+# Your own APIs have no seeds of their own: API Zoo's (SDK and REST calls with arguments) are the nearest.
+SEEDS_OF = {"openapi": "apizoo", "tools": "apizoo"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def journal_path(out: Path) -> Path:
 def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], staging: Path,
                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Teacher text for every API (resumed from the journal), filtered, split by API into staging; the counts."""
-    seeds = selfinstruct.load_seeds(hub, cfg.seeds)
+    seeds = selfinstruct.load_seeds(SEEDS_OF.get(hub, hub), cfg.seeds)
     journal = journal_path(cfg.out)
     if not journal.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
         shutil.copyfile(cfg.out / "teacher.jsonl", journal)
