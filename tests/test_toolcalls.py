@@ -277,3 +277,73 @@ def test_bfcl_runner_resumes_and_scores(tmp_path, tiny_dir):
     assert json.loads(result.stdout)["n"] == 3 and "2 answered, 1 already" in result.stderr
     both = run_cli("eval", "bfcl", str(cases))
     assert both.returncode == 2 and "--out" in both.stderr
+
+
+# --- the decoder's policies (no model needed: the embedded tokenizer and the grammar) ----------------
+
+FACT = FunctionSpec.from_tool({"name": "fact", "parameters": {"type": "dict", "required": ["n"], "properties": {
+    "n": {"type": "integer"}}}})
+GCD = FunctionSpec.from_tool({"name": "gcd", "parameters": {"type": "dict", "required": ["a", "b"], "properties": {
+    "a": {"type": "integer"}, "b": {"type": "integer"}}}})
+
+
+def biases(request: str, functions, prefix: str, pieces: list[str], **kw) -> dict[str, float]:
+    """The policy's bias for each candidate text after `prefix` (each piece one token of the embedded vocabulary)."""
+    import torch
+
+    from gorilla.models.constrained import CallPolicy, texts_for
+    from gorilla.models.embedded import embedded_tokenizer
+    from gorilla.toolcalls import request_spans
+
+    tok = embedded_tokenizer()
+    texts = texts_for(tok)
+    grammar = CallGrammar(functions, parallel=True)
+    ids = []
+    for piece in pieces:
+        (i,) = tok.encode(piece, add_special_tokens=False)
+        ids.append(i)
+    policy = CallPolicy(request=request, spans=request_spans(request), **{"more_bias": 8.0, "copy_bias": 4.0, **kw})
+    out = policy(grammar, feed(grammar, prefix), torch.tensor(ids), texts)
+    return dict(zip(pieces, out.tolist(), strict=True))
+
+
+def test_request_spans_are_the_values_a_request_names():
+    from gorilla.toolcalls import request_spans
+
+    assert request_spans("Find concerts by Adele in New York City and by Drake in Toronto.") == (
+        "Adele", "New York City", "Drake", "Toronto")
+    assert request_spans("Check whether 97, 221 and -3.5 are prime; say 'hello world'.") == ("97", "221", "-3.5",
+                                                                                              "hello world")
+
+
+def test_another_call_while_the_request_values_wait_and_not_after():
+    request = "What is the factorial of 5, 10 and 15?"
+    after_one = biases(request, [FACT], "[fact(n=5", ["),", ")]"])
+    assert after_one["),"] > 0 > after_one[")]"]  # 10 and 15 wait: go on (tokens that close the call count too)
+    after_all = biases(request, [FACT], "[fact(n=5), fact(n=10), fact(n=15", ["),", ")]"])
+    assert after_all[")]"] > 0 > after_all["),"]
+    # a name in capitals that no argument takes is no reason for another call when the call took numbers
+    gcd = biases("Find the GCD of 36 and 48.", [GCD], "[gcd(a=36, b=48", ["),", ")]"])
+    assert gcd[")]"] > 0 > gcd["),"]
+    # a waiting value goes into an offered optional argument before it makes another call
+    power = FunctionSpec.from_tool({"name": "power", "parameters": {"type": "dict", "required": ["base"], "properties": {
+        "base": {"type": "integer"}, "exponent": {"type": "integer"}}}})
+    optional = biases("2 to the power of 8", [power], "[power(base=2", [",", "),", ")]"])
+    assert optional[","] > optional["),"] and optional[","] > optional[")]"]
+
+
+def test_copy_bias_prefers_the_request_and_its_unused_values():
+    city = FunctionSpec.from_tool({"name": "weather", "parameters": {"type": "dict", "required": ["city"],
+                                                                     "properties": {"city": {"type": "string"}}}})
+    first = biases("Weather in Paris and in Lyon?", [city], '[weather(city="', ["Paris", "Ly", "London"])
+    assert first["Paris"] == first["Ly"] == 8.0 and first["London"] == 0.0  # twice 4: on the way to unused values
+    second = biases("Weather in Paris and in Lyon?", [city], '[weather(city="Paris"), weather(city="', ["Paris", "Ly"])
+    assert second["Ly"] > second["Paris"] > 0
+
+
+def test_name_scores_steer_the_first_call_only():
+    scores = {"fact": 0.0, "gcd": -5.0}
+    first = biases("gcd of 4 and 6", [FACT, GCD], "[", ["f", "g"], name_bias=scores)
+    assert first == {"f": 0.0, "g": -5.0}
+    later = biases("gcd of 4 and 6", [FACT, GCD], "[fact(n=4), ", ["f", "g"], name_bias=scores)
+    assert later["f"] == later["g"]
