@@ -347,3 +347,25 @@ def test_name_scores_steer_the_first_call_only():
     assert first == {"f": 0.0, "g": -5.0}
     later = biases("gcd of 4 and 6", [FACT, GCD], "[fact(n=4), ", ["f", "g"], name_bias=scores)
     assert later["f"] == later["g"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_walks_never_reach_a_state_without_a_completion(seed):
+    """Whatever characters a model picks among the allowed ones, the answer can always be finished (a number with
+    MAX_DIGITS digits used to accept a point that no digit could follow)."""
+    import random
+
+    rnd = random.Random(seed)
+    grammar = CallGrammar([AREA, USER, PING], parallel=True)
+    for _ in range(60):
+        state = grammar.start
+        for _ in range(400):
+            if grammar.done(state):
+                break
+            rest = grammar.completion(state)
+            assert grammar.done(grammar.feed(state, rest))
+            chars = grammar.next_chars(state)
+            pool = sorted(chars) if chars is not None else list('ab "1')
+            state = grammar.step(state, rnd.choice(pool)) or state
+    long_number = feed(grammar, "[geo.area(base=1, height=" + "9" * 16)
+    assert "." not in grammar.next_chars(long_number)

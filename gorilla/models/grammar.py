@@ -204,7 +204,7 @@ class Num:
             digits = _DIGITS
         if not t:
             return digits | {"-"}
-        if not self.integer and t[-1] in _DIGITS and "." not in t:
+        if not self.integer and t[-1] in _DIGITS and "." not in t and digits:  # room for a digit after the point
             return digits | {"."}
         return digits
 
