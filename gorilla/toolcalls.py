@@ -3,7 +3,7 @@
 The library entry point behind `gorilla query --tools`, the server's `tools` and `gorilla eval bfcl`.
 A local backend decodes the answer under the call grammar (gorilla.models.grammar), so every call names
 a given function with arguments its schema allows; what the grammar leaves open is steered by settings
-chosen on our own requests (eval/toolcalls/dev.jsonl, never BFCL's):
+chosen on our own requests (eval/toolcalls/dev/, never BFCL's):
 
 - whether to call at all (`tool_choice="auto"`): the request's similarity to the nearest function's doc
   (the embedded MiniLM) below `none_below` means no call; above it a call is made;
@@ -36,7 +36,7 @@ MAX_FUNCTIONS = 64
 @dataclass(frozen=True)
 class ToolSettings:
     """The decoder's settings for the open choices (see the module docstring); defaults chosen on
-    eval/toolcalls/dev.jsonl (eval/results/bfcl.md says how)."""
+    eval/toolcalls/dev/ (eval/results/bfcl.md says how)."""
 
     none_below: float = 0.30  # cosine similarity of request and nearest function doc under which no call is made
     name_scale: float = 10.0  # score added to a function name per unit of its doc's similarity below the best's
