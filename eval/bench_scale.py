@@ -131,7 +131,7 @@ def dense_part(r: Any) -> Any:
     """The retriever's dense index (hybrid: its dense part; fusion: its domain vote's)."""
     if hasattr(r, "index"):
         return r
-    parts = getattr(r, "parts", None) or getattr(getattr(r, "order", None), "parts", [])
+    parts = getattr(r, "parts", None) or getattr(getattr(r, "ranking", None), "parts", [])
     return next(p for p, _ in parts if hasattr(p, "index"))
 
 
@@ -325,5 +325,6 @@ if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # which CPU build it loaded: noise here
     result = main(parse())
     print(json.dumps({k: result[k] for k in ("build", "search", "wall_s", "load_avg_1m")}, indent=1))

@@ -144,3 +144,15 @@ def test_an_interrupted_embedding_resumes_from_its_saved_chunks(tmp_path, monkey
     built = load_or_build(tmp_path, {"count": len(texts), "index": params},
                           lambda: build_index(resumable.embed(model, texts, tmp_path), params))
     assert built.ntotal == len(texts) and not (tmp_path / "chunks").exists()  # the saved index holds them now
+
+
+def test_bf16_embedding_stays_within_a_hair_of_float32():
+    from gorilla.retrieval.embedder import native_bf16
+
+    model = load_embedder(None)
+    texts = [f"{name}: {d}" for _, name, d in OPS]
+    exact, fast = model.encode(texts), model.encode(texts, bf16=True)
+    assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
+    cos = (exact * fast).sum(1)
+    assert cos.min() > 0.9999
+    assert native_bf16() or np.array_equal(exact, fast)  # without hardware bf16 the float32 path runs

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 # The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
 BEST = "fusion"
 # From this many entries on, the default is LARGE_BEST: fusion embeds every entry in four texts and trains a task
-# head on them, which on a large catalogue costs several times hybrid's one text per entry (eval/results/scale.md).
+# head on them, several times hybrid's one text per entry (measured at 10k operations: eval/results/scale.md), for
+# a domain vote that a catalogue of one's own seldom feeds (no solved requests, no task glossary).
 LARGE_HUB = 10_000
 LARGE_BEST = "hybrid"
 
