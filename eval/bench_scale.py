@@ -6,11 +6,13 @@ timed by wrapping (not replacing) the functions that path calls: the embedding (
 index (`index.build_index`); BM25 and the rest are the remainder. Then, over `queries` requests written from
 random operations (worded differently from their records): end-to-end search p50/p95 (query embedding
 included), the FAISS search alone, and recall@10 of the index against an exact one over the same vectors
-(reconstructed from it). `compare` also measures, on the same vectors, exact search at growing sizes (where
-APPROX_MIN comes from) and HNSW and IVF at a few settings (where index.HNSW comes from).
+(reconstructed from it). `compare` also measures bf16 against float32 embedding on 2,000 records, and, on the
+hub's vectors, exact search at growing sizes and HNSW and IVF at a few settings (where index.APPROX_MIN and
+index.HNSW come from).
 
     GORILLA_THREADS=1 PYTHONPATH=. .venv/bin/python eval/bench_scale.py               # 100,000 operations
     GORILLA_THREADS=1 PYTHONPATH=. .venv/bin/python eval/bench_scale.py --n 10000     # quick check
+    GORILLA_THREADS=1 PYTHONPATH=. .venv/bin/python eval/bench_scale.py --n 10000 --retriever fusion --no-compare --queries 100
 
 Results: eval/results/scale.json (one entry per n / retriever / doc text) and eval/results/scale.md. The
 embedding is resumable: rerunning after an interruption reuses the chunks under `work`.
@@ -281,8 +283,11 @@ def render(runs: dict[str, Any]) -> str:
     """scale.md: one row per run, then each run's index comparison."""
     head = ("| run | retriever | threads | build s (embed / index / rest) | texts/s | index MB | peak RSS MB | "
             "reload s | p50 / p95 ms | index search p50 ms (exact) | recall@10 vs exact | hit@10 | load (start/end) |")
-    lines = ["# A large hub: 100,000 synthetic operations", "", __doc__.split("\n\n")[0], "", head,
-             "|" + "---|" * (head.count("|") - 1)]
+    lines = ["# A large hub: 100,000 synthetic operations", "", " ".join(__doc__.split("\n\n")[1].split()), "",
+             "Reproduce (threads: GORILLA_THREADS; load: the 1-minute load average of the shared 2-core machine at "
+             "start and end; hit@10: the operation a request was written from is among the 10 calls returned):", "",
+             *[line for line in __doc__.splitlines() if "bench_scale.py" in line and line.startswith("    ")], "",
+             head, "|" + "---|" * (head.count("|") - 1)]
     for key, run in runs.items():
         b, s = run["build"], run["search"]
         lines.append(f"| {key} | {b['retriever']} | {run['threads']} | {b['build_s']} ({b['embed_s']} / {b['index_s']} / "

@@ -156,3 +156,26 @@ def test_bf16_embedding_stays_within_a_hair_of_float32():
     cos = (exact * fast).sum(1)
     assert cos.min() > 0.9999
     assert native_bf16() or np.array_equal(exact, fast)  # without hardware bf16 the float32 path runs
+
+
+def test_partial_ranking_equals_a_full_stable_sort():
+    """best_first and top_hits pick a prefix before sorting (a 100k-entry hub): the same order as sorting it all."""
+    from gorilla.data import ApiEntry
+    from gorilla.retrieval.base import best_first, top_hits
+
+    rng = np.random.default_rng(0)
+    entries = [ApiEntry(domain="d", api_call=f"f{g}()") for g in rng.integers(0, 300, 2000)]  # calls shared
+    corpus = Corpus("mine", None, entries)
+    for _ in range(20):
+        scores = rng.integers(0, 40, 2000).astype(float)  # many ties
+        scores[rng.random(2000) < 0.3] = -np.inf
+        full = [i for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
+        assert best_first(scores).tolist() == full
+        prefix = best_first(scores, 50)
+        assert len(prefix) >= 50 and prefix.tolist() == full[:len(prefix)]
+        want, seen = [], set()
+        for i in full:
+            if corpus.groups[i] not in seen and len(want) < 25:
+                seen.add(corpus.groups[i])
+                want.append(i)
+        assert [h.index for h in top_hits(corpus, scores, 25)] == want
