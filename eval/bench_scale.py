@@ -268,7 +268,8 @@ def main(cfg: ScaleConfig) -> dict[str, Any]:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     r, built = build(cfg)
-    run: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+    where = ("work", "out")  # this machine's paths: not part of what was measured
+    run: dict[str, Any] = {"config": {k: v for k, v in asdict(cfg).items() if k not in where},
                            "threads": torch_threads(), "approx_min": APPROX_MIN, "hnsw": HNSW, "build": built}
     run["search"], qvecs = queries(r, cfg)
     if cfg.compare:
