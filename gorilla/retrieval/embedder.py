@@ -174,8 +174,8 @@ class Embedder:
         """Unit vectors, float32, one row per text; batches sorted by length so padding stays short.
 
         bf16: run the matrix products in bfloat16 (torch.autocast) where the CPU does them natively (AMX,
-        AVX512-BF16): ~4x the texts per second on such a CPU for vectors within 3e-5 cosine of float32's
-        (eval/results/scale.md); elsewhere emulated bf16 is slower, so float32 stays."""
+        AVX512-BF16): 2.8-2.9x the texts per second on such a CPU for vectors within 3e-5 cosine of float32's
+        (eval/results/scale.md); without them the products stay float32 (bf16 would be emulated)."""
         import contextlib
 
         import torch

@@ -31,18 +31,19 @@ from gorilla.threads import torch_threads
 FORMAT_VERSION = 1
 log = logging.getLogger("gorilla.retrieval")
 
-# From this many vectors on, an index is approximate (HNSW, its texts embedded with bf16 products). Measured
-# (eval/results/scale.md, 10k synthetic operations): there HNSW keeps 99.6% of the exact top 10, and bf16
-# embeds ~2.6x the texts per second, so a 10k build takes under a minute instead of ~3; below it, float32
-# embedding finishes within about two minutes on one core and exact search costs ~1 ms, nothing to trade for.
+# From this many vectors on, an index is approximate (HNSW, its texts embedded with bf16 products). Measured on
+# synthetic operations, one core (eval/results/scale.md): at 10k, HNSW kept 99.97% of the exact top 10 and bf16
+# embedded 2.9x the texts per second of float32 (a 10k build took 96 s; float32 alone would embed for ~230 s);
+# exact search scoring every row, as small hubs do, took 1.5 ms at 10k, 7 ms at 20k and 46 ms at 100k.
+# Below 10k there is little to gain for what approximation costs.
 APPROX_MIN = 10_000
 FLAT: dict[str, Any] = {"type": "flat"}
 # HNSW over inner product (vectors are unit length: cosine). M = graph degree, ef_* = beam widths when adding
 # and searching. Chosen on 100k operations (scale.md): recall@10 against the exact index 0.995 at ef_search 256
-# (0.983 at 128) for under a millisecond a query, built in ~1 min on one core, which embedding dwarfs; IVF
+# (0.983 at 128) for under a millisecond a query, built in 40-60 s on one core, which embedding dwarfs; IVF
 # kept 0.90 at nprobe 32 of 1264 lists, and M 16 or ef_construction 40 lost 1-2 points.
 # An approximate index already trades exactness for time, so its texts are embedded with bf16 products where
-# the CPU has them (embedder.Embedder.encode: within 3e-5 cosine of float32, ~4x faster).
+# the CPU has them (embedder.Embedder.encode: within 3e-5 cosine of float32, ~2.8x faster here).
 HNSW: dict[str, Any] = {"type": "hnsw", "M": 32, "ef_construction": 80, "ef_search": 256, "embed": "bf16"}
 # Manifest fields that older manifests lack, and what they meant then: every index was exact.
 LEGACY = {"index": FLAT}

@@ -1,11 +1,11 @@
 """Embedding many texts as a resumable job: chunks saved as they finish, one progress line per chunk.
 
-A user's catalogue of 100k operations takes minutes to embed on a laptop CPU (eval/results/scale.md);
+A user's catalogue of 100k operations took 12 minutes to embed on one shared core (eval/results/scale.md);
 an interrupted build must not start over. Each chunk of CHUNK texts is saved under the index folder as
-`chunks/<key>.npy`, the key being the SHA-256 of the embedder's fingerprint and the chunk's texts, so a
-rerun reuses exactly the chunks whose texts and embedder are unchanged (an edited catalogue re-embeds only
-the chunks it touched). The index folder drops the chunks once the index itself is saved. Up to one
-chunk of texts, nothing is written: embedding is quicker than a resume would save.
+`chunks/<key>.npy`, the key being the SHA-256 of the embedder's fingerprint, the precision and the chunk's
+texts, so a rerun reuses exactly the chunks whose texts and embedder are unchanged. The index folder drops
+the chunks once the index itself is saved. Up to one chunk of texts nothing is written: a resume would
+save little.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from gorilla.data import atomic_write
 
-CHUNK = 4096  # ~10-30 s of MiniLM on one core (eval/results/scale.md): a kill loses at most that
+CHUNK = 4096  # 30 s of MiniLM (bf16) on one busy core (eval/results/scale.md): what a kill can lose
 CHUNKS_DIR = "chunks"
 log = logging.getLogger("gorilla.retrieval")
 
