@@ -14,7 +14,8 @@ from gorilla.cli.app import apibench_app, progress_bar
 
 @apibench_app.command("build")
 def build(
-    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface or apizoo.")],
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, apizoo, openapi (OpenAPI 3.x "
+                                                                 "JSON/YAML) or tools (a function-calling tools list).")],
     docs: Annotated[Path | None, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, manifest.json.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings ([defaults], [<hub>]); flags win.")] = None,

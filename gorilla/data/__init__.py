@@ -1,5 +1,6 @@
-"""APIBench files: where they live, their typed records, and safe JSONL reading and writing."""
+"""APIBench and BFCL files: where they live, their typed records, and safe JSONL reading and writing."""
 
+from gorilla.data.bfcl import BfclCase, answers_path, category_of, load_answers, load_cases, load_results
 from gorilla.data.hubs import EVAL_FILES, HUBS, hub_from_filename, normalize_hub
 from gorilla.data.jsonl import atomic_write, read_json, read_jsonl, write_jsonl
 from gorilla.data.paths import ApiBenchPaths, resolve_data_dir
@@ -23,4 +24,5 @@ __all__ = [
     "ApiBenchPaths", "resolve_data_dir",
     "ApiEntry", "EvalPair", "Example", "Question", "Response",
     "load_api_db", "load_eval", "load_examples", "load_questions", "load_responses",
+    "BfclCase", "answers_path", "category_of", "load_answers", "load_cases", "load_results",
 ]
