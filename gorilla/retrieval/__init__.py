@@ -29,9 +29,14 @@ if TYPE_CHECKING:
 
 # The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
 BEST = "fusion"
+# From this many entries on, the default is LARGE_BEST: fusion embeds every entry in four texts and trains a task
+# head on them, several times hybrid's one text per entry (measured at 10k operations: eval/results/scale.md), for
+# a domain vote that a catalogue of one's own seldom feeds (no solved requests, no task glossary).
+LARGE_HUB = 10_000
+LARGE_BEST = "hybrid"
 
 __all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "default_train_files",
-           "normalize_call"]
+           "normalize_call", "LARGE_HUB", "best_for"]
 
 
 def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
@@ -46,21 +51,27 @@ def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = N
                   tasks: str | Path | None = None, head: bool = True) -> Retriever:
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
 
-    name: one of RETRIEVERS, or "best"/None for the measured default; an unknown name fails before anything loads.
-    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone; default:
+    name: one of RETRIEVERS, or "best"/None for the measured default (best_for: LARGE_BEST on a large corpus);
+    an unknown name fails before anything loads.
+    corpus: an already-loaded database (a fixture DB, a user's catalogue: its own hub name, `hub` is not read) whose
+    examples are `train_files` alone; default:
     the hub's API database (from `data_dir`), whose example memory also holds default_train_files.
     The other keywords are RetrieverSettings' fields: embedder, train_files, cache, doc_fields, on_stale, tasks, head.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
     build = _builder(name)
-    hub = normalize_hub(hub)
     settings = RetrieverSettings(train_files=tuple(Path(f) for f in train_files), embedder=embedder, cache=cache,
                                  on_stale=on_stale, doc_fields=doc_fields, tasks=tasks, head=head)
     if corpus is None:
-        paths = ApiBenchPaths.resolve(data_dir)
+        hub, paths = normalize_hub(hub), ApiBenchPaths.resolve(data_dir)
         corpus = Corpus.load(hub, paths.api_db(hub))
         settings = replace(settings, train_files=(*default_train_files(paths, hub), *settings.train_files))
     return build(corpus, settings)
+
+
+def best_for(corpus: Corpus) -> str:
+    """The retriever "best" means for `corpus`: BEST, or LARGE_BEST from LARGE_HUB entries on."""
+    return LARGE_BEST if len(corpus.entries) >= LARGE_HUB else BEST
 
 
 @dataclass(frozen=True)
@@ -113,9 +124,10 @@ Builder = Callable[[Corpus, RetrieverSettings], Retriever]
 
 
 def _builder(name: str | None) -> Builder:
-    """The builder for `name` ("best" or None: BEST), so a typo fails before any database or index loads."""
+    """The builder for `name` ("best" or None: best_for the corpus), so a typo fails before any database or index loads."""
     key = (name or "best").lower()
-    key = BEST if key == "best" else key
+    if key == "best":
+        return lambda corpus, s: BUILDERS[best_for(corpus)](corpus, s)
     if key not in BUILDERS:
         raise GorillaError(f"unknown retriever {key!r}: expected one of {', '.join(RETRIEVERS)} or best")
     return BUILDERS[key]

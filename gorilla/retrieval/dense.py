@@ -1,4 +1,8 @@
-"""Dense retrieval: sentence embeddings of each entry's doc text in a FAISS inner-product index."""
+"""Dense retrieval: sentence embeddings of each entry's doc text in a FAISS inner-product index.
+
+An exact index (small hubs) scores every entry; an approximate one (index.APPROX_MIN vectors and more)
+scores its CANDIDATES nearest entries and leaves the rest out (-inf), which is what keeps a query on
+100k operations within its latency budget (eval/results/scale.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Retriever, check_query
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
 from gorilla.retrieval.embedder import embedder_identity, load_embedder
-from gorilla.retrieval.index import expectation, flat_ip, index_dir, load_or_build
+from gorilla.retrieval.index import build_index, expectation, index_dir, index_params, is_exact, load_or_build
+from gorilla.retrieval.resumable import embed
+
+CANDIDATES = 100  # entries an approximate index scores per query: ten times the deepest list anyone asks for
 
 
 def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str], variant: str,
@@ -18,10 +25,12 @@ def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str
     """(embedder, FAISS index over `texts`), loaded from the cache when fresh, else embedded and saved."""
     identity = embedder_identity(embedder)
     display = identity[0]
-    expected = expectation(kind, hub, identity, variant, sources) | {"count": len(texts)}
+    params = index_params(len(texts))
+    expected = expectation(kind, hub, identity, variant, sources) | {"count": len(texts), "index": params}
     model = load_embedder(embedder)
-    index = load_or_build(index_dir(cache, hub, kind, display, variant), expected,
-                          lambda: flat_ip(model.encode(texts, progress=len(texts) > 200)), on_stale=on_stale)
+    folder = index_dir(cache, hub, kind, display, variant)
+    vectors = lambda: embed(model, texts, folder, bf16=params.get("embed") == "bf16")  # noqa: E731
+    index = load_or_build(folder, expected, lambda: build_index(vectors(), params), on_stale=on_stale)
     if index.d != model.dim:
         raise GorillaError(f"index dimension {index.d} != embedder {display} dimension {model.dim}")
     return model, index
@@ -34,8 +43,9 @@ def knn(model, index, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cosines(model, index, query: str) -> np.ndarray:
-    """The query's cosine to every indexed row, in row order."""
-    sims, ids = knn(model, index, query, index.ntotal)
+    """The query's cosine to every indexed row, in row order (an approximate index: to its CANDIDATES nearest
+    rows, the others -inf)."""
+    sims, ids = knn(model, index, query, index.ntotal if is_exact(index) else CANDIDATES)
     out = np.full(index.ntotal, -np.inf)
     out[ids] = sims
     return out
