@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gorilla.data import ApiBenchPaths, normalize_hub
-from gorilla.data.paths import instructions_file
+from gorilla.data import Hub, get_hub
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
@@ -27,40 +26,56 @@ if TYPE_CHECKING:
     from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
 
-# The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
+# The default where the domain vote has something to learn from (best_name): the best measured design on the dev
+# halves of all three hubs (eval/results/retrieval.md); elsewhere RRF of bm25 and dense.
 BEST = "fusion"
+PLAIN = "hybrid"
 
-__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "default_train_files",
-           "normalize_call"]
-
-
-def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
-    """The hub's upstream train split if it has one (only torchhub does) and the instructions we ship for it
-    (gorilla/resources/instructions/<hub>.jsonl.gz: Hugging Face and TF Hub; their card says how they were made)."""
-    return [p for p in [paths.train(hub), instructions_file(hub)] if p.exists()]
+__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "best_name",
+           "hub_settings", "normalize_call"]
 
 
-def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
-                  train_files: Sequence[Path] = (), cache: Path | None = None, doc_fields: str | None = None,
-                  on_stale: str = "rebuild", corpus: Corpus | None = None,
+def get_retriever(name: str | None, hub: str | Hub, *, data_dir: str | Path | None = None,
+                  embedder: str | None = None, train_files: Sequence[Path] = (), cache: Path | None = None,
+                  doc_fields: str | None = None, on_stale: str = "rebuild", corpus: Corpus | None = None,
                   tasks: str | Path | None = None, head: bool = True) -> Retriever:
-    """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
+    """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub` (a name that
+    `gorilla.data.get_hub` resolves, from `data_dir` for the APIBench hubs, or a Hub).
 
-    name: one of RETRIEVERS, or "best"/None for the measured default; an unknown name fails before anything loads.
-    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone; default:
-    the hub's API database (from `data_dir`), whose example memory also holds default_train_files.
+    name: one of RETRIEVERS, or "best"/None for the default (best_name); an unknown name fails before anything loads.
+    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone and which has
+    no glossary unless `tasks` names one; default: the hub's API database, whose example memory also holds the hub's
+    solved requests (Hub.example_files) and whose vote hears its glossary.
     The other keywords are RetrieverSettings' fields: embedder, train_files, cache, doc_fields, on_stale, tasks, head.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
-    build = _builder(name)
-    hub = normalize_hub(hub)
+    _builder(name)
     settings = RetrieverSettings(train_files=tuple(Path(f) for f in train_files), embedder=embedder, cache=cache,
                                  on_stale=on_stale, doc_fields=doc_fields, tasks=tasks, head=head)
     if corpus is None:
-        paths = ApiBenchPaths.resolve(data_dir)
-        corpus = Corpus.load(hub, paths.api_db(hub))
-        settings = replace(settings, train_files=(*default_train_files(paths, hub), *settings.train_files))
-    return build(corpus, settings)
+        hub = get_hub(hub, data_dir)
+        corpus, settings = Corpus.load(hub.name, hub.api_db), hub_settings(hub, settings)
+    return _builder(name, corpus, settings)(corpus, settings)
+
+
+def hub_settings(hub: Hub, settings: RetrieverSettings) -> RetrieverSettings:
+    """`settings` with the hub's own solved requests first in the example memory and its glossary as the default."""
+    return replace(settings, train_files=(*hub.example_files, *settings.train_files),
+                   tasks=hub.glossary if settings.tasks is None else settings.tasks)
+
+
+def best_name(corpus: Corpus, s: RetrieverSettings) -> str:
+    """What "best" builds for this corpus: fusion where its domain vote has something to learn from (solved
+    requests or a task glossary) and something to choose (two domains or more, fewer domains than calls); else
+    hybrid. The vote's gains were measured on the APIBench hubs, whose domains are task families with dozens of
+    APIs each; a hub of one's own may have one domain, or one per API (an OpenAPI tag, a product name), where a
+    vote over a few doc texts is nearest-neighbour search again, so it gets plain bm25 + dense RRF (which beat
+    dense alone on TF Hub's and Hugging Face's dev halves; docs/hubs.md)."""
+    from gorilla.retrieval.tasks import glossary_path
+
+    domains = len({e.domain for e in corpus.entries})
+    learns = bool(s.train_files) or glossary_path(s.tasks) is not None
+    return BEST if learns and 2 <= domains < len(corpus.call_to_group) else PLAIN
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,8 @@ class RetrieverSettings:
     train_files: solved examples for the example memory. cache: where indexes live.
     on_stale: "rebuild" or "error" when an index no longer matches its sources.
     doc_fields: the entry text the dense part embeds (docs.DOC_PRESETS); for "bm25" alone, the text it indexes.
-    tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
+    tasks: a task glossary file for fusion's domain vote (tasks.py); None or "none": none (get_retriever puts the
+    hub's own here, if it has one).
     head: mix the task head (taskhead.py) into fusion's domain vote.
     """
 
@@ -112,13 +128,15 @@ class RetrieverSettings:
 Builder = Callable[[Corpus, RetrieverSettings], Retriever]
 
 
-def _builder(name: str | None) -> Builder:
-    """The builder for `name` ("best" or None: BEST), so a typo fails before any database or index loads."""
+def _builder(name: str | None, corpus: Corpus | None = None, s: RetrieverSettings | None = None) -> Builder:
+    """The builder for `name` ("best" or None: best_name, once the corpus is known), so a typo fails before any
+    database or index loads."""
     key = (name or "best").lower()
-    key = BEST if key == "best" else key
-    if key not in BUILDERS:
+    if key == "best" and corpus is not None and s is not None:
+        key = best_name(corpus, s)
+    if key not in BUILDERS and key != "best":
         raise GorillaError(f"unknown retriever {key!r}: expected one of {', '.join(RETRIEVERS)} or best")
-    return BUILDERS[key]
+    return BUILDERS.get(key, BUILDERS[BEST])
 
 
 def _bm25(corpus: Corpus, s: RetrieverSettings) -> Retriever:
@@ -180,7 +198,7 @@ def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
     views: list[Retriever] = [s.dense(corpus, f) for f in vote_views(s.dense_fields)]
-    if glossary := glossary_path(corpus.hub, s.tasks):
+    if glossary := glossary_path(s.tasks):
         views.append(TaskView(corpus, glossary, s.embedder, s.cache, s.on_stale))
     vote = DomainVoteRetriever(corpus, dense, memory, views=views)
     if s.head:
