@@ -147,9 +147,11 @@ _EMPTY_CALL = re.compile(r"\(\s*\)[\s.;]*$")
 
 
 def names_something(call: str) -> bool:
-    """False for a call with an empty argument list (`SentimentModel()`, `S2THubInterface()`): such database
-    entries do not say which model to load, so they make a poor answer, and neither scorer can match them
-    (15 of Hugging Face's 936 entries; 13 of its 911 eval answers before they were skipped)."""
+    """False for a call with an empty argument list (`SentimentModel()`, `S2THubInterface()`): on APIBench's hubs,
+    where every API loads a model, such entries do not say which one, so they make a poor answer, and neither
+    scorer can match them (15 of Hugging Face's 936 entries; 13 of its 911 eval answers before they were
+    skipped). Elsewhere a call may need no arguments (`service.spaces().list().execute()`, 53 of the API Zoo
+    hub's 535), so `Gorilla.retrieve` asks this of the APIBench hubs alone (Hub.predefined)."""
     return not _EMPTY_CALL.search(call.strip())
 
 
@@ -226,7 +228,9 @@ class Gorilla:
         docs = []
         for hub, r in self.retrievers.items():
             hits = r.search(query, k=self.config.k + SPARE_DOCS)
-            useful = [h for h in hits if names_something(h.entry.api_call)] or hits
+            useful = hits
+            if self.hubs[hub].predefined:  # model hubs: a call naming no model is no answer (names_something)
+                useful = [h for h in hits if names_something(h.entry.api_call)] or hits
             docs += [Doc(hub, h.index, h.score, h.entry.api_call, h.entry.raw) for h in useful[: self.config.k]]
         if len(self.retrievers) > 1:
             rel = {hub: r.relevance(query) for hub, r in self.retrievers.items()}

@@ -302,10 +302,12 @@ def list_hubs(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     return rows + [describe(h, pieces=False) for h in read_registry().values()]
 
 
-def registered_with_split(hub: Hub, out: Path) -> Hub:
-    """`hub` with the train and eval splits `gorilla apibench build` wrote into `out`, registered."""
+def registered_with_split(hub: Hub, out: Path, counts: dict[str, Any]) -> Hub:
+    """`hub` with the train and eval splits `gorilla apibench build` wrote into `out` (its instruction `counts`),
+    registered; an empty split (every request filtered out) is not, and the hub keeps none."""
     with registry_lock():
         current = read_registry().get(hub.name, hub)
-        updated = replace(current, train=out / "train.json", eval=out / "eval.json")
+        updated = replace(current, train=out / "train.json" if counts.get("train_pairs") else None,
+                          eval=out / "eval.json" if counts.get("eval_pairs") else None)
         register(updated)
     return updated

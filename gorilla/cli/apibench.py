@@ -73,9 +73,10 @@ def build(
     if own is not None and m["instructions"]:
         from gorilla.apibench.userhub import registered_with_split
 
-        registered_with_split(own, cfg.out)
-        print(f"registered {own.name}'s train split (its retriever's solved requests) and eval split "
-              f"(gorilla eval score --hub {own.name}); see gorilla hub show {own.name}")
+        hub = registered_with_split(own, cfg.out, m["instructions"])
+        kept = [f"{what} ({path})" for what, path in (("train split", hub.train), ("eval split", hub.eval)) if path]
+        print(f"{own.name}: registered {' and '.join(kept) or 'no split (no request was kept)'}; "
+              f"see gorilla hub show {own.name}")
 
 
 def _own_hub(hub: str, docs: Path | None) -> Hub | None:
