@@ -15,6 +15,9 @@ Two parsed forms, for two jobs (both with the installed tree-sitter-python gramm
 - `BoundCall` (`parse_bound_call`): positional arguments bound to parameter names and values
   normalised (string literals by value), so strict scoring can compare argument by argument.
 
+And one reader of function-calling answers (BFCL): `parse_function_calls(text)` finds every call
+in a model's text and reads its keyword arguments as JSON-like values.
+
 Imports nothing from gorilla and never torch; tree-sitter loads on the first parse.
 """
 
@@ -24,7 +27,7 @@ import ast
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
@@ -317,3 +320,178 @@ def call_key(api_call: str) -> str | None:
     if call.name == "torch.hub.load":
         return torchhub_key(call)
     return call.sorted_text()
+
+
+# A call starts at a dotted name written right before "(" (not after a dot or a word character: `x.y(` starts at x).
+_CALL_START = re.compile(r"(?<![\w.])[^\W\d]\w*(?:\.[^\W\d]\w*)*\(")
+# What the span scan looks at: an escaped character, a triple quote, a quote, a parenthesis.
+_SCAN_TOKEN = re.compile(r"\\.|'''|\"\"\"|['\"()]", re.S)
+# A call's text going on as a bigger expression: `.attr`, `(...)`, `[...]` right after its `)`.
+_CONTINUED = re.compile(r"\.[^\W\d]|[(\[]")
+
+
+class NotLiteral(ValueError):
+    """A value that is not a plain literal (a name, an expression, an f-string with fields): never evaluated."""
+
+
+def _call_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each outermost `name(...)` in `text`, in one linear pass.
+
+    Outside a call, quotes and parentheses are prose and ignored; inside one, strings are tracked so
+    a `)` in a string closes nothing. An unclosed call (a cut-off answer) yields the calls it contains.
+    """
+    starts = {m.end() - 1: m.start() for m in _CALL_START.finditer(text)}
+    spans: list[tuple[int, int]] = []
+    stack: list[int] = []  # open parentheses inside a call (the call's own first)
+    quote = ""
+    for m in _SCAN_TOKEN.finditer(text):
+        token, at = m.group(), m.start()
+        if quote:  # only the string's own quote ends it; `'a'''` is 'a' then ''
+            quote = "" if token == quote or (len(quote) == 1 and token[0] == quote) else quote
+        elif not stack and at not in starts:
+            continue
+        elif token == "(":
+            stack.append(at)
+        elif token == ")":
+            opened = stack.pop()
+            if opened in starts:
+                spans.append((starts[opened], m.end()))
+        elif token[0] in "'\"":
+            quote = token
+    spans.sort()
+    outer: list[tuple[int, int]] = []
+    for start, end in spans:
+        if not outer or start >= outer[-1][1]:
+            outer.append((start, end))
+    return outer
+
+
+def _string_value(node: Node, src: bytes) -> str:
+    """A string literal's value from its tree-sitter parts: escapes decoded, raw strings as written."""
+    prefix = _text(node.children[0], src).rstrip("'\"").lower()
+    if "b" in prefix or any(c.type == "interpolation" for c in node.children):
+        raise NotLiteral("bytes or an f-string with fields")
+    out = []
+    for content in (c for c in node.children if c.type == "string_content"):
+        if "r" in prefix:
+            out.append(_text(content, src))
+            continue
+        at = content.start_byte
+        for part in content.children:
+            out.append(src[at: part.start_byte].decode())
+            out.append(_escape(_text(part, src), part.type))
+            at = part.end_byte
+        out.append(src[at: content.end_byte].decode())
+    return "".join(out)
+
+
+def _escape(text: str, kind: str) -> str:
+    """One escape as its character(s); `\\d` and other unknown escapes stay as written, like Python's."""
+    if kind == "escape_interpolation":  # `{{` in an f-string
+        return text[0]
+    if kind != "escape_sequence":
+        return text
+    try:
+        return text.encode("ascii", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:
+        raise NotLiteral(f"bad escape {text}") from None
+
+
+_NUMBER_TYPES = ("integer", "float")
+
+
+def literal_value(node: Node, src: bytes) -> Any:
+    """A literal's value read from its tree-sitter node (nothing is evaluated): numbers (a sign in front
+    too), strings, True/False/None, lists, tuples (as lists) and dicts with string keys, nested.
+    Anything else (a name, an operation, a call, a set, bytes) raises NotLiteral."""
+    kind = node.type
+    if kind in _NUMBER_TYPES:
+        return _number(_text(node, src), kind)
+    if kind in ("true", "false", "none"):
+        return {"true": True, "false": False, "none": None}[kind]
+    if kind == "string":
+        return _string_value(node, src)
+    if kind == "concatenated_string":
+        return "".join(_string_value(part, src) for part in node.named_children if part.type == "string")
+    if kind in ("list", "tuple"):
+        return [literal_value(item, src) for item in node.named_children if item.type != "comment"]
+    if kind == "dictionary":
+        return _dict_value(node, src)
+    if kind == "parenthesized_expression" and node.named_child_count == 1:
+        return literal_value(node.named_children[0], src)
+    if kind == "unary_operator" and _text(node.child_by_field_name("operator"), src) in "+-":
+        value = literal_value(node.child_by_field_name("argument"), src)
+        if type(value) in (int, float):
+            return -value if _text(node.child_by_field_name("operator"), src) == "-" else value
+    raise NotLiteral(f"not a literal: {_squash(_text(node, src))[:60]}")
+
+
+def _number(text: str, kind: str) -> int | float:
+    """An integer or float token (`0x1F`, `1_000`, `1e-3`); complex numbers are not JSON values."""
+    try:
+        return int(text, 0) if kind == "integer" else float(text)
+    except ValueError:
+        raise NotLiteral(f"not a plain number: {text}") from None
+
+
+def _dict_value(node: Node, src: bytes) -> dict[str, Any]:
+    """A dict literal whose keys are strings (JSON objects have no other keys)."""
+    out: dict[str, Any] = {}
+    for pair in (c for c in node.named_children if c.type != "comment"):
+        if pair.type != "pair":
+            raise NotLiteral("a dict with ** inside")
+        key = literal_value(pair.child_by_field_name("key"), src)
+        if not isinstance(key, str):
+            raise NotLiteral(f"a dict key that is not a string: {key!r}")
+        out[key] = literal_value(pair.child_by_field_name("value"), src)
+    return out
+
+
+def _keyword_arguments(call: Node, src: bytes) -> dict[str, Any]:
+    """A call's keyword arguments as values; a positional argument, a splat or a repeated name raises NotLiteral."""
+    out: dict[str, Any] = {}
+    for arg in call.child_by_field_name("arguments").named_children:
+        if arg.type == "comment":
+            continue
+        if arg.type != "keyword_argument":
+            what = "a ** argument" if arg.type == "dictionary_splat" else "a positional argument"
+            raise NotLiteral(f"{what}: {_squash(_text(arg, src))[:60]}")
+        name = _text(arg.child_by_field_name("name"), src)
+        if name in out:
+            raise NotLiteral(f"argument {name} given twice")
+        try:
+            out[name] = literal_value(arg.child_by_field_name("value"), src)
+        except NotLiteral as e:
+            raise NotLiteral(f"argument {name}: {e}") from None
+    return out
+
+
+def parse_function_calls(text: str) -> list[dict[str, Any]]:
+    """Every call a model wrote in `text`, in order: `[{"name": "math.factorial", "arguments": {"number": 5}}]`.
+
+    Calls may stand in a list (`[f(a=1), g(b='x')]`), on separate lines, or be separated by `;` or
+    `,`; prose and code fences around them are skipped (a call is a dotted name followed by `(`).
+    A call that cannot be read is still reported, as `{"name", "arguments": None, "error": reason}`:
+    a positional argument, a value that is not a literal (`x=y`, `x=1+2`), or text that is not one
+    valid call (`f(a=)`). A scorer must count such a call wrong, never guess its arguments.
+    """
+    calls = []
+    for start, end in _call_spans(text):
+        snippet = text[start:end]
+        name = snippet[: snippet.index("(")]
+        src = snippet.encode()
+        node = _statement_call(src, lenient=False)
+        if node is None or _CONTINUED.match(text, end):  # `f(a=1).g()` is not a call of f alone
+            calls.append({"name": name, "arguments": None, "error": "not one valid call"})
+            continue
+        try:
+            calls.append({"name": name, "arguments": _keyword_arguments(node, src)})
+        except NotLiteral as e:
+            calls.append({"name": name, "arguments": None, "error": str(e)})
+    return calls
+
+
+def format_call(name: str, arguments: dict[str, Any]) -> str:
+    """A call as Python text, `f(a=1, b='x')`: what parse_function_calls reads back to the same call (values
+    are JSON-like, so each one's repr is a literal)."""
+    return f"{name}({ARG_SEP.join(f'{key}={value!r}' for key, value in arguments.items())})"

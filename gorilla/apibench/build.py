@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench import apizoo, database, huggingface, selfinstruct, tfhub, torchhub
+from gorilla.apibench import apizoo, database, huggingface, openapi, selfinstruct, tfhub, tools, torchhub
 from gorilla.apibench.selfinstruct import SelfInstructConfig
-from gorilla.apibench.source import Found, SourceError
+from gorilla.apibench.source import Found, Problems, SourceError
 from gorilla.apibench.split import split_pairs
 from gorilla.calls import call_key
 from gorilla.data import get_hub, read_jsonl, write_jsonl
@@ -26,7 +26,12 @@ from gorilla.data.hubs import resolve_alias
 from gorilla.data.jsonl import atomic_dir
 from gorilla.errors import GorillaError
 
-PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo}
+PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo,
+           "openapi": openapi, "tools": tools}
+# Your own APIs (these formats, a hub you added) have no seeds of their own: API Zoo's (SDK and REST calls with
+# arguments) are the nearest.
+SEEDS_OF = {"openapi": "apizoo", "tools": "apizoo"}
+OWN_SEEDS = "apizoo"
 
 
 @dataclass(frozen=True)
@@ -45,25 +50,6 @@ class BuildConfig:
     limit: int | None = None  # first N APIs only (smoke runs)
     seeds: Path | None = None
     selfinstruct: SelfInstructConfig = field(default_factory=SelfInstructConfig)
-
-
-@dataclass
-class Problems:
-    """Malformed sources met along the way: raised at once, or collected under --keep-going."""
-
-    keep_going: bool
-    report: Callable[[str], None]
-    skipped_files: list[str] = field(default_factory=list)
-    skipped_records: list[str] = field(default_factory=list)
-    shown: int = 20  # the rest are counted, and listed in the manifest
-
-    def __call__(self, error: SourceError, whole_file: bool) -> None:
-        """Raise `error`, or under --keep-going count it (a whole file or one record) and show the first few."""
-        if not self.keep_going:
-            raise error
-        (self.skipped_files if whole_file else self.skipped_records).append(str(error))
-        if len(self.skipped_files) + len(self.skipped_records) <= self.shown:
-            self.report(f"skipped: {error}")
 
 
 def load_config(path: Path | None, hub: str, overrides: dict[str, Any]) -> BuildConfig:
@@ -163,7 +149,7 @@ def journal_path(out: Path) -> Path:
 def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], staging: Path,
                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Teacher text for every API (resumed from the journal), filtered, split by API into staging; the counts."""
-    seeds = selfinstruct.load_seeds(hub, cfg.seeds)
+    seeds = selfinstruct.load_seeds(SEEDS_OF.get(hub, hub if hub in PARSERS else OWN_SEEDS), cfg.seeds)
     journal = journal_path(cfg.out)
     if not journal.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
         shutil.copyfile(cfg.out / "teacher.jsonl", journal)

@@ -27,7 +27,6 @@ from gorilla.models.base import Backend
 from gorilla.prompting import TEACHER_STOP, format_answer, parse_requests, record_code, teacher_prompt
 
 SEEDS_DIR = RESOURCES / "seeds"  # package data: the hand-written seeds ship with the package
-OWN_SEEDS = SEEDS_DIR / "apizoo.json"  # everyday web and library APIs: the seeds for a hub of one's own
 FILTERS = ("unparsed", "length", "names_api", "copies_seed", "call_mismatch", "off_topic", "near_duplicate")
 
 

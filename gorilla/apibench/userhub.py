@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.apibench import database
-from gorilla.apibench.build import Problems, collect, merge_checked
+from gorilla.apibench.build import read_database
 from gorilla.apibench.source import Found, SourceError
+from gorilla.apibench.sources import read_sources, source_files
 from gorilla.data import ApiBenchPaths, Hub, atomic_write, get_hub
 from gorilla.data.hubs import HUBS, resolve_alias
 from gorilla.data.jsonl import atomic_dir
@@ -41,22 +42,21 @@ from gorilla.data.registry import (
 )
 from gorilla.errors import GorillaError
 
-READER = "apizoo-1"  # what turns sources into records; another reader (or version) rebuilds every database
+READER = "read_sources-1"  # what turns sources into records; another reader (or version) rebuilds every database
 MANIFEST = "manifest.json"
-log = logging.getLogger("gorilla.apibench")
+SKIP_NOTES_KEPT = 200  # the reader's skip notes the manifest lists (it counts them all)
+log = logging.getLogger("gorilla")  # where read_sources reports what it skips
 
 
 def _records_from(sources: Sequence[Path], keep_going: bool) -> list[dict[str, Any]]:
-    """Every API record the sources hold, in upstream's schema, each call checked, duplicates merged. The one
-    reader of sources (API Zoo JSON files, folders of them, API-database .jsonl files); a malformed one stops the
-    add naming file:line:col, or under keep_going is logged and skipped."""
-    problems = Problems(keep_going, log.warning)
-    found = [f for src in sources for f in collect("apizoo", src, problems)[0]]
-    records = merge_checked(found, problems)[0]
-    if problems.skipped_files or problems.skipped_records:
-        log.warning("skipped %d source files and %d records that do not parse", len(problems.skipped_files),
-                    len(problems.skipped_records))
-    return records
+    """Every API record the sources hold, in upstream's schema plus `parameters`: API-database .jsonl files as
+    they are, everything else through `read_sources` (OpenAPI 3.x, tools lists, API Zoo files, folders of them;
+    docs/own_apis.md). A malformed source stops the add naming file:line:col, or under keep_going is logged
+    and skipped."""
+    databases = [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
+    described = [p for p in sources if p not in databases]
+    return [f.record for p in databases for f in read_database(p)] + (read_sources(described, keep_going)
+                                                                       if described else [])
 
 
 def checked_records(records: Sequence[dict[str, Any]], name: str, keep_going: bool) -> list[dict[str, Any]]:
@@ -79,17 +79,13 @@ def checked_records(records: Sequence[dict[str, Any]], name: str, keep_going: bo
     return database.merge(good)[0]
 
 
-def source_files(sources: Sequence[Path]) -> dict[str, str]:
-    """Every file a source names (a folder: every file below it, hidden ones aside) -> its SHA-256."""
-    out: dict[str, str] = {}
-    for src in sources:
-        if not src.exists():
-            raise GorillaError(f"{src}: no such file or folder")
-        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file()
-                                                    and not any(part.startswith(".") for part in p.relative_to(src).parts))
-        for f in files:
-            out[str(f.resolve())] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
+def fingerprints(sources: Sequence[Path]) -> dict[str, str]:
+    """Every file the sources name (`sources.source_files`: what read_sources reads) -> its SHA-256. A file
+    an OpenAPI document $refs from outside the sources is not among them: re-add after `hub remove` when
+    only such a file changed."""
+    files = source_files([p for p in sources if not (p.is_file() and p.suffix == ".jsonl")])
+    files += [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
+    return {str(f.resolve()): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def fingerprint(files: dict[str, str], glossary: Path | None, keep_going: bool) -> str:
@@ -121,7 +117,7 @@ def add_hub(name: str, sources: Sequence[str | Path], *, glossary: str | Path | 
     if not paths:
         raise GorillaError("give at least one SOURCE (a file or folder of API descriptions)")
     with registry_lock():
-        files = source_files(paths)
+        files = fingerprints(paths)
         want = fingerprint(files, gloss, keep_going)
         old = read_registry().get(name)
         folder = hub_folder(name)
@@ -144,7 +140,8 @@ def _rebuild(name: str, paths: list[Path], files: dict[str, str], want: str, glo
     manifest = {"format": 1, "name": name, "reader": READER, "fingerprint": want, "keep_going": keep_going,
                 "sources": [str(p.resolve()) for p in paths], "files": files,
                 "glossary": str(gloss.resolve()) if gloss is not None else None, "apis": len(records),
-                "domains": len({r["domain"] for r in records}), "skipped": notes, "changed_files": _changes(before.get("files", {}), files),
+                "domains": len({r["domain"] for r in records}), "skipped": notes[:SKIP_NOTES_KEPT],
+                "skip_notes": len(notes), "changed_files": _changes(before.get("files", {}), files),
                 "parse_seconds": round(time.perf_counter() - t0, 2)}
     with atomic_dir(folder) as staging:
         carried = _carry_over(folder, staging)
@@ -225,7 +222,7 @@ def _indexes(hub: Hub, embedder: str | None, cache: Path | None) -> str:
 
 @contextlib.contextmanager
 def _skipped_notes() -> Iterator[list[str]]:
-    """The warnings the reader logs (the first skipped sources and records, then their counts), for the manifest."""
+    """The warnings the reader logs (each skipped source and record, then their count), for the manifest."""
     notes: list[str] = []
 
     class Keep(logging.Handler):
@@ -286,7 +283,7 @@ def describe(hub: Hub, embedder: str | None = None, cache: Path | None = None, p
         m = read_manifest(hub.folder)
         out["sources"] = {k: m.get(k) for k in ("sources", "glossary", "reader", "parse_seconds", "index_seconds",
                                                 "retriever", "apis")} | {"files": len(m.get("files", {})),
-                                                                        "skipped": len(m.get("skipped", []))}
+                                                                        "skip_notes": m.get("skip_notes", 0)}
     return out
 
 

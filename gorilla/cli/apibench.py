@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 @apibench_app.command("build")
 def build(
-    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface or apizoo (doc formats), or "
-                                                   "a hub you added: its train/eval splits are built from its "
+    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, apizoo, openapi (OpenAPI 3.x "
+                                                   "JSON/YAML) or tools (a function-calling tools list): doc formats; "
+                                                   "or a hub you added: its train/eval splits are built from its "
                                                    "database into its folder and registered.")],
     docs: Annotated[Path | None, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl); "
                                               "default for a hub you added: its database.")] = None,
@@ -52,12 +53,10 @@ def build(
     from gorilla.apibench.build import load_config
 
     own = _own_hub(hub, docs)
-    if own is not None:  # a hub you added: built from its database, into its folder, with the general seeds
-        from gorilla.apibench.selfinstruct import OWN_SEEDS
+    if own is not None:  # a hub you added: built from its database, into its folder (API Zoo's seeds: build.py)
         from gorilla.data.registry import hub_folder
 
         docs, out = own.api_db, out or (own.folder or hub_folder(own.name)) / "selfinstruct"
-        seeds = seeds or OWN_SEEDS
 
     cfg = load_config(config, hub, {
         "docs": docs, "out": out, "teacher": teacher, "teacher_model": teacher_model, "concurrency": concurrency,

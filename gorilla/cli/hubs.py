@@ -125,7 +125,7 @@ def _print_info(info: dict[str, Any]) -> None:
                              for k in ("apis", "train_pairs", "eval_pairs", "instructions")))
     if src := info.get("sources"):
         line("sources", ", ".join(src.get("sources") or []))
-        line("", f"{src['files']} files, {src['skipped']} skip notes, read by {src.get('reader')}; parsed in "
+        line("", f"{src['files']} files, {src['skip_notes']} skip notes, read by {src.get('reader')}; parsed in "
                  f"{src.get('parse_seconds')} s, indexed in {src.get('index_seconds')} s")
     line("indexes", info["state"])
     for p in info.get("pieces", []):

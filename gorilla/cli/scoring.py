@@ -1,4 +1,4 @@
-"""`gorilla eval score` and `gorilla eval report`: torch-free, fast."""
+"""`gorilla eval score`, `gorilla eval report` and `gorilla eval bfcl`: torch-free, fast."""
 
 from __future__ import annotations
 
@@ -124,3 +124,35 @@ def report(
     strict = scorer.score_files(responses, hub, "strict")
     md, png = write_report(list(zip(compat, strict, strict=True)), out)
     print(f"wrote {md} and {png}")
+
+
+@eval_app.command("bfcl")
+def bfcl(
+    files: Annotated[list[Path], typer.Argument(help="BFCL test files (BFCL_v4_<category>.json).", show_default=False)],
+    responses: Annotated[Path, typer.Option("--responses", help="Results JSONL: one line per case with id, calls "
+                                            "([{name, arguments}]) and text (calls are read from text when absent).")],
+    answers: Annotated[Path | None, typer.Option("--answers", help="Folder of possible answers (default: "
+                                                 "possible_answer/ beside each file).")] = None,
+    format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
+) -> None:
+    """Accuracy of function calls on BFCL's Python categories, by BFCL's AST rules (docs/scoring.md).
+
+    Example: gorilla eval bfcl ../shared/bfcl/BFCL_v4_simple_python.json --responses out/bfcl.jsonl
+    """
+    from gorilla.data.bfcl import load_results
+    from gorilla.scoring.bfcl import score_files
+
+    reports = score_files(files, load_results(responses), answers)
+    if format is Format.json:
+        for r in reports:
+            print(json.dumps({key: r[key] for key in ("file", "category", "n", "correct", "accuracy")}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="BFCL scores (AST check)")
+    for col in ("file", "category", "n", "correct", "accuracy"):
+        table.add_column(col, justify="left" if col in ("file", "category") else "right", overflow="fold")
+    for r in reports:
+        table.add_row(Path(r["file"]).name, r["category"], str(r["n"]), str(r["correct"]), f"{r['accuracy']:.4f}")
+    Console().print(table)

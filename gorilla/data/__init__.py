@@ -1,5 +1,7 @@
-"""APIBench files and hubs: where they live (`get_hub`), their typed records, and safe JSONL reading and writing."""
+"""APIBench and BFCL files and hubs: where they live (`get_hub`), their typed records, and safe JSONL reading and
+writing."""
 
+from gorilla.data.bfcl import BfclCase, answers_path, category_of, load_answers, load_cases, load_results
 from gorilla.data.hubs import EVAL_FILES, HUBS, hub_from_filename
 from gorilla.data.jsonl import atomic_write, read_json, read_jsonl, write_jsonl
 from gorilla.data.paths import ApiBenchPaths, resolve_data_dir
@@ -24,4 +26,5 @@ __all__ = [
     "ApiBenchPaths", "resolve_data_dir", "Hub", "get_hub", "all_hubs", "adhoc_hub",
     "ApiEntry", "EvalPair", "Example", "Question", "Response",
     "load_api_db", "load_eval", "load_examples", "load_questions", "load_responses",
+    "BfclCase", "answers_path", "category_of", "load_answers", "load_cases", "load_results",
 ]

@@ -30,7 +30,12 @@ def _get(obj: dict, key: str, kind: type | tuple[type, ...], path: Path, line: i
 
 @dataclass(frozen=True)
 class ApiEntry:
-    """One API database record. `raw` keeps every field as given (upstream's schema varies by hub)."""
+    """One API database record. `raw` keeps every field as given (upstream's schema varies by hub).
+
+    `parameters` is the call's arguments as a JSON schema object (`{"type": "object", "properties": ...,
+    "required": [...]}`) for APIs read from OpenAPI documents, tools lists and API Zoo files; `{}` for
+    APIBench's fixed calls (`pipeline('asr', model='openai/whisper-base')` has nothing left to fill).
+    """
 
     domain: str
     api_call: str
@@ -38,6 +43,7 @@ class ApiEntry:
     framework: str = ""
     functionality: str = ""
     description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -49,9 +55,13 @@ class ApiEntry:
                 raise InputError(path, e.message, line, prefix + key) from None
             return v
 
+        parameters = obj.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise InputError(path, f"expected a JSON schema object, got {type(parameters).__name__}", line,
+                             prefix + "parameters")
         return cls(domain=text("domain", True), api_call=text("api_call", True), api_name=_stringify(obj.get("api_name")),
                    framework=_stringify(obj.get("framework")), functionality=_stringify(obj.get("functionality")),
-                   description=_stringify(obj.get("description")), raw=obj)
+                   description=_stringify(obj.get("description")), parameters=parameters or {}, raw=obj)
 
 
 def _stringify(value: Any) -> str:
