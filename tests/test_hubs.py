@@ -93,12 +93,12 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 def test_add_checks_skips_indexes_and_registers(home, added):
     assert "mine: 6 APIs in 3 domains from 3 source files" in added.stdout
     assert re.search(r"skipped: .*broken\.json:3:\d+: invalid JSON", added.stderr)  # reported, then skipped
-    assert "indexes: dense ready" in added.stdout  # no requests or glossary yet: dense (docs/hubs.md)
+    assert "indexes: fusion ready" in added.stdout  # 3 domains group its 6 calls: the vote has something to go on
     hub = get_hub("mine")
     assert hub.api_db == home["config"] / "hubs" / "mine" / "api.jsonl" and not hub.predefined
     assert sorted(o["api_call"] for _, o in read_jsonl(hub.api_db)) == sorted(a[1] for a in APIS)
     manifest = json.loads((hub.folder / "manifest.json").read_text())
-    assert len(manifest["files"]) == 3 and manifest["apis"] == 6 and manifest["retriever"] == "dense"
+    assert len(manifest["files"]) == 3 and manifest["apis"] == 6 and manifest["retriever"] == "fusion"
     assert 'api_db = "hubs/mine/api.jsonl"' in (home["config"] / "hubs.toml").read_text()
 
 
@@ -109,7 +109,8 @@ def test_list_and_show(added, capsys):
     assert (rows["mine"]["kind"], rows["mine"]["apis"], rows["mine"]["state"]) == ("registered", 6, "fresh")
     code, out, _ = cli(capsys, "hub", "show", "mine", "--format", "json")
     info = json.loads(out)
-    assert info["sources"]["files"] == 3 and [p["state"] for p in info["pieces"]] == ["fresh"]
+    assert info["sources"]["files"] == 3 and {p["state"] for p in info["pieces"]} == {"fresh"}
+    assert [p["name"] for p in info["pieces"]][0] == "docs (full text)" and info["pieces"][-1]["name"] == "task head"
     code, out, _ = cli(capsys, "hub", "show", "mine")
     assert code == 0 and "mine (registered)" in out and "docs (full text)" in out
 
@@ -171,9 +172,10 @@ def test_re_add_rebuilds_only_what_changed(home, added, tmp_path):
     glossary.write_text(json.dumps({"Email": "Send, read and label email messages.",
                                     "Calendar": "Plan meetings and events in a calendar."}))
     m = add_hub("mine", [home["zoo"]], keep_going=True, glossary=glossary)
-    # a glossary: the database is the same, so its index stays; the vote's views, the glossary and the head are new
+    # a glossary: the database is the same, so its indexes stay; the glossary's index and the head are new
     assert m["changed"] is True and m["changed_files"] == {"added": 0, "removed": 0, "changed": 0}
     assert m["retriever"] == "fusion" and full.stat().st_mtime_ns == built
+    assert len(list((home["cache"] / "indexes" / "mine").glob("tasks-*"))) == 1
     assert get_hub("mine").glossary == home["config"] / "hubs" / "mine" / "tasks.json"
     (home["zoo"] / "money.json").write_text(json.dumps([zoo_entry(*a) for a in APIS[4:5]]))  # Stripe goes
     m = add_hub("mine", [home["zoo"]], keep_going=True, glossary=glossary)
@@ -259,6 +261,40 @@ def test_deleted_database_and_corrupt_registry_are_one_line(home, added, capsys)
         assert code == 2 and f"hubs.toml:{line + 1}: hubs.worse.url: unknown key" in err, err
     finally:
         (config / "hubs.toml").write_text(registry)
+
+
+def test_openapi_and_tools_sources_make_a_hub(home, added, tiny):
+    """read_sources' formats (tests/data/sources: an OpenAPI document with a $ref'd file, a tools list) as one
+    hub: records keep their `parameters`, and a query lands on an operation."""
+    from gorilla.apibench.userhub import add_hub, remove_hub
+    from gorilla.pipeline import Gorilla, PipelineConfig
+
+    data = Path(__file__).resolve().parent / "data" / "sources"
+    m = add_hub("shop", [data / "bookshop.yaml", data / "weather_tools.json"])
+    records = [o for _, o in read_jsonl(get_hub("shop").api_db)]
+    assert m["apis"] == len(records) and all("parameters" in r for r in records)
+    a = Gorilla(PipelineConfig(hub="shop", max_new_tokens=8), backend=tiny).ask("add a new book to the catalogue")
+    assert a.hub == "shop" and a.api_name == "addBook" and a.api_call.startswith("addBook(")
+    remove_hub("shop")
+
+
+def test_best_is_fusion_only_where_the_vote_has_something_to_go_on(tmp_path):
+    """One domain, or one per API, and nothing to learn from: dense. Domains that group the calls, or solved
+    requests: fusion (gorilla.retrieval.best_name, from the data alone)."""
+    from gorilla.retrieval import RetrieverSettings, best_name
+    from gorilla.retrieval.base import Corpus
+
+    def corpus(domains: list[str]) -> Corpus:
+        path = tmp_path / f"{len(set(domains))}.jsonl"
+        path.write_text("".join(json.dumps({"domain": d, "api_call": f"api{i}(x=1)"}) + "\n"
+                                for i, d in enumerate(domains)))
+        return Corpus.load("h", path)
+
+    plain, taught = RetrieverSettings(), RetrieverSettings(train_files=(tmp_path / "train.json",))
+    assert best_name(corpus(["a"] * 6), plain) == best_name(corpus(["a"] * 6), taught) == "dense"
+    assert best_name(corpus([f"d{i}" for i in range(6)]), plain) == "dense"
+    assert best_name(corpus([f"d{i}" for i in range(6)]), taught) == "fusion"
+    assert best_name(corpus(["a", "a", "b", "b", "c", "c"]), plain) == "fusion"
 
 
 def test_remove_unregisters_and_deletes(home, added, capsys):

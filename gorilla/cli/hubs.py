@@ -25,8 +25,9 @@ def _check_format(fmt: str) -> None:
 @hub_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="The hub's name: lower-case letters, digits, '-', '_'.")],
-    sources: Annotated[list[Path], typer.Argument(help="API descriptions: API Zoo JSON files, folders of them, or "
-                                                       "API-database .jsonl files.", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(help="API descriptions: OpenAPI 3.x (JSON/YAML), function-calling "
+                                                       "tools lists, API Zoo files, folders of them (docs/own_apis.md), "
+                                                       "or API-database .jsonl files.", show_default=False)],
     glossary: Annotated[Path | None, typer.Option("--glossary", help="Task glossary (JSON: domain -> one sentence "
                                                   "in a user's words) for the retriever's domain vote.",
                                                   show_default=False)] = None,

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
 
-# The default where the domain vote has something to learn from (best_name): the best measured design on the dev
-# halves of all three hubs (eval/results/retrieval.md); elsewhere dense alone (eval/results/own_hub.json).
+# The default where the domain vote has something to go on (best_name): the best measured design on the dev halves
+# of all three hubs (eval/results/retrieval.md); elsewhere dense alone (docs/hubs.md).
 BEST = "fusion"
 PLAIN = "dense"
 
@@ -65,20 +65,24 @@ def hub_settings(hub: Hub, settings: RetrieverSettings) -> RetrieverSettings:
 
 
 def best_name(corpus: Corpus, s: RetrieverSettings) -> str:
-    """What "best" builds for this corpus: fusion where its domain vote has something to learn from (solved
-    requests or a task glossary) and something to choose (two domains or more); else dense.
+    """What "best" builds for this corpus, from its data (never its name): fusion where the domain vote has
+    something to choose and something to go on, else dense.
 
-    The vote's gains were measured on the APIBench hubs, whose domains are task families of dozens of APIs, with
-    solved requests behind it. A hub of one's own may have one domain, or domains that are product names or
-    OpenAPI tags, and no requests yet. On 40 requests written for the API Zoo hub (eval/bench_own_hub.py:
-    535 APIs, 113 domains, no requests) dense found the API first 0.725 and in the top 5 1.0, hybrid
-    0.675 / 0.90, bm25 0.525 / 0.85, fusion over the doc texts alone 0.775 / 0.90 at 50 s more to build
-    (three more indexes and the head): dense it is. Once `gorilla apibench build --hub NAME` has written the
-    hub's train split, it gets fusion (with one domain per API the vote is then the memory's nearest request)."""
+    Something to choose: two domains or more. Something to go on: domains that group the calls (at most half as
+    many domains as distinct calls: the vote then hears several docs per domain), or solved requests or a task
+    glossary of the hub's own. The APIBench hubs have both (7 domains for 94 calls, 14 / 77, 40 / 895). A hub of
+    one's own may have one domain, or one per API (an OpenAPI tag per operation), and no requests yet: its vote
+    would be a nearest-neighbour search over four doc texts, with a head of one class per API, so it gets dense.
+    Measured on the API Zoo hub (4,101 APIs, 136 domains, no requests; 60 hand-written requests,
+    eval/ownapi/, docs/hubs.md): fusion found the API first for 36, dense 32, hybrid 32 (fusion vs dense: 6
+    won, 2 lost), for three times the build (dense 237 s; fusion's three more indexes and head 514 s more, on two
+    busy cores)."""
     from gorilla.retrieval.tasks import glossary_path
 
+    domains = len({e.domain for e in corpus.entries})
     learns = bool(s.train_files) or glossary_path(s.tasks) is not None
-    return BEST if learns and len({e.domain for e in corpus.entries}) >= 2 else PLAIN
+    grouped = 2 * domains <= len(corpus.call_to_group)
+    return BEST if domains >= 2 and (grouped or learns) else PLAIN
 
 
 @dataclass(frozen=True)
