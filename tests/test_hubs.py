@@ -22,6 +22,7 @@ import pytest
 from conftest import run_cli
 
 from gorilla.data import get_hub, read_jsonl
+from gorilla.errors import GorillaError
 
 # (api_name, api_call, domain, description): two APIs per domain
 APIS = [
@@ -161,7 +162,7 @@ def index_file(home: dict[str, Path], view: str) -> Path:
     return folder / "index.faiss"
 
 
-def test_re_add_rebuilds_only_what_changed(home, added, tmp_path):
+def test_re_add_rebuilds_only_what_changed(home, added, tmp_path, caplog):
     from gorilla.apibench.userhub import add_hub
 
     full = index_file(home, "full")
@@ -178,9 +179,11 @@ def test_re_add_rebuilds_only_what_changed(home, added, tmp_path):
     assert len(list((home["cache"] / "indexes" / "mine").glob("tasks-*"))) == 1
     assert get_hub("mine").glossary == home["config"] / "hubs" / "mine" / "tasks.json"
     (home["zoo"] / "money.json").write_text(json.dumps([zoo_entry(*a) for a in APIS[4:5]]))  # Stripe goes
-    m = add_hub("mine", [home["zoo"]], keep_going=True, glossary=glossary)
+    with caplog.at_level("INFO", logger="gorilla"):
+        m = add_hub("mine", [home["zoo"]], keep_going=True, glossary=glossary)
     assert m["changed_files"] == {"added": 0, "removed": 0, "changed": 1} and m["apis"] == 5
-    assert full.stat().st_mtime_ns != built  # another database: its index is rebuilt
+    assert full.stat().st_mtime_ns != built  # another database: its indexes are rebuilt, from the vectors they had
+    assert caplog.messages.count("preparing: 0 of 5 texts are new (the others keep their vectors)") == 4
     (home["zoo"] / "money.json").write_text(json.dumps([zoo_entry(*a) for a in APIS[4:]]))
     assert add_hub("mine", [home["zoo"]], keep_going=True)["apis"] == 6  # as the other tests expect it
 
@@ -276,6 +279,35 @@ def test_openapi_and_tools_sources_make_a_hub(home, added, tiny):
     a = Gorilla(PipelineConfig(hub="shop", max_new_tokens=8), backend=tiny).ask("add a new book to the catalogue")
     assert a.hub == "shop" and a.api_name == "addBook" and a.api_call.startswith("addBook(")
     remove_hub("shop")
+
+
+def test_a_hubs_splits_serve_training_and_scoring(home, added, tmp_path, capsys):
+    """What `apibench build --hub mine` registers (written by hand here: no teacher run): training reads the train
+    split and refuses the eval one; `eval score --hub mine` is strict by default, compat is refused."""
+    from gorilla.apibench.userhub import registered_with_split
+    from gorilla.training.data import train_files
+
+    entries = {o["api_call"]: o for _, o in read_jsonl(get_hub("mine").api_db)}
+    split = tmp_path / "selfinstruct"
+    split.mkdir()
+    for name, api in (("train", APIS[2]), ("eval", APIS[0])):
+        (split / f"{name}.json").write_text(json.dumps({"code": "###Instruction: x", "api_call": api[1], "provider": "",
+                                                        "api_data": entries[api[1]]}) + "\n")
+    hub = registered_with_split(get_hub("mine"), split, {"train_pairs": 1, "eval_pairs": 1})
+    try:
+        assert (get_hub("mine").train, get_hub("mine").eval) == (split / "train.json", split / "eval.json") == \
+            (hub.train, hub.eval)
+        assert train_files(["mine"], [], None) == [("mine", split / "train.json")]
+        with pytest.raises(GorillaError, match="is an eval set; training never reads eval sets"):
+            train_files(["mine"], [split / "eval.json"], None)
+        answers = tmp_path / "answers.jsonl"
+        answers.write_text(json.dumps({"question_id": 1, "text": f"<<<api_call>>>: {APIS[0][1]}"}) + "\n")
+        code, out, err = cli(capsys, "eval", "score", str(answers), "--hub", "mine", "--format", "json")
+        assert code == 0 and json.loads(out)["mode"] == "strict" and json.loads(out)["correct"] == 1, err
+        code, _, err = cli(capsys, "eval", "score", str(answers), "--hub", "mine", "--mode", "compat")
+        assert code == 2 and "score hub 'mine' with --mode strict" in err
+    finally:
+        registered_with_split(get_hub("mine"), split, {})  # back to no splits, as the other tests expect
 
 
 def test_best_is_fusion_only_where_the_vote_has_something_to_go_on(tmp_path):

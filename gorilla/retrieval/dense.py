@@ -1,30 +1,102 @@
-"""Dense retrieval: sentence embeddings of each entry's doc text in a FAISS inner-product index."""
+"""Dense retrieval: sentence embeddings of each entry's doc text in a FAISS inner-product index.
+
+An index is rebuilt whenever its sources change (index.py), but a text it already held keeps its vector: a
+`rows.json` beside index.faiss names each row's text by hash (and the index it belongs to), so a rebuild embeds
+only the new texts (a re-added hub with one changed source file, a database grown by a few APIs).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
+from gorilla.data import atomic_write, read_json
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Retriever, check_query
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS, doc_text
 from gorilla.retrieval.embedder import embedder_identity, load_embedder
-from gorilla.retrieval.index import expectation, flat_ip, index_dir, load_or_build
+from gorilla.retrieval.index import (
+    checksum_problem,
+    expectation,
+    flat_ip,
+    index_dir,
+    load_or_build,
+    log,
+    read_manifest,
+)
+
+ROWS = "rows.json"
 
 
 def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str], variant: str,
                    embedder: str | None, cache: Path | None, on_stale: str):
-    """(embedder, FAISS index over `texts`), loaded from the cache when fresh, else embedded and saved."""
+    """(embedder, FAISS index over `texts`), loaded from the cache when fresh, else embedded (reusing the vectors
+    of texts the folder's previous index held) and saved."""
     identity = embedder_identity(embedder)
     display = identity[0]
     expected = expectation(kind, hub, identity, variant, sources) | {"count": len(texts)}
     model = load_embedder(embedder)
-    index = load_or_build(index_dir(cache, hub, kind, display, variant), expected,
-                          lambda: flat_ip(model.encode(texts, progress=len(texts) > 200)), on_stale=on_stale)
+    folder = index_dir(cache, hub, kind, display, variant)
+    keys = [text_key(t) for t in texts]
+    index = load_or_build(folder, expected, lambda: flat_ip(encode_new(model, texts, keys, folder, identity[1])),
+                          on_stale=on_stale)
     if index.d != model.dim:
         raise GorillaError(f"index dimension {index.d} != embedder {display} dimension {model.dim}")
+    remember_rows(folder, keys)
     return model, index
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def encode_new(model, texts: list[str], keys: list[str], folder: Path, fingerprint: str) -> np.ndarray:
+    """Vectors for `texts`: those the folder's previous index holds (same embedder files) copied from it, the
+    rest embedded."""
+    known = previous_vectors(folder, fingerprint)
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    if known:
+        log.info("preparing: %d of %d texts are new (the others keep their vectors)", len(todo), len(texts))
+    out = np.zeros((len(texts), model.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in known:
+            out[i] = known[k]
+    if todo:
+        out[todo] = model.encode([texts[i] for i in todo], progress=len(todo) > 200)
+    return out
+
+
+def previous_vectors(folder: Path, fingerprint: str) -> dict[str, np.ndarray]:
+    """text key -> vector of the index in `folder`, where its rows file, manifest and file agree and it was
+    embedded by the same model files; {} otherwise (nothing to reuse)."""
+    import faiss
+
+    manifest, rows = read_manifest(folder) or {}, read_json(folder / ROWS) or {}
+    if (manifest.get("embedder_fingerprint") != fingerprint or not isinstance(rows.get("rows"), list)
+            or rows.get("index_sha256") != manifest.get("index_sha256") or checksum_problem(folder, manifest)):
+        return {}
+    try:
+        index = faiss.read_index(str(folder / "index.faiss"))
+    except RuntimeError:
+        return {}
+    if index.ntotal != len(rows["rows"]):
+        return {}
+    return dict(zip(rows["rows"], index.reconstruct_n(0, index.ntotal), strict=True))
+
+
+def remember_rows(folder: Path, keys: list[str]) -> None:
+    """Write the rows file for the index now in `folder` (when it is not there yet); a read-only cache skips it."""
+    sha = (read_manifest(folder) or {}).get("index_sha256")
+    if sha is None or (read_json(folder / ROWS) or {}).get("index_sha256") == sha:
+        return
+    try:
+        with atomic_write(folder / ROWS) as f:
+            json.dump({"index_sha256": sha, "rows": keys}, f)
+    except OSError:
+        pass
 
 
 def knn(model, index, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
