@@ -1,8 +1,9 @@
 """Assemble the shipped per-API instructions from the hand-written files, through self-instruct's filters.
 
-    .venv/bin/python eval/build_instructions.py --raw DIR [--check]
+    .venv/bin/python eval/build_instructions.py [--raw DIR] [--check]
 
-DIR holds the writers' files, `hf_*.jsonl` and `tf_*.jsonl`, one line per API record:
+DIR (default eval/instructions/, committed) holds the writers' files, `hf_*.jsonl[.gz]` and `tf_*.jsonl[.gz]`
+(`_r1`: first round, five requests per record; `_r2_<slice>`: Hugging Face's second round), one line per API record:
 `{"api_index": N, "instructions": [...]}` (how they were written: gorilla/resources/instructions/CARD.md).
 Each request goes through `selfinstruct.filter_requests` (length, names the API, near-duplicate, the
 call parses and maps back to its entry); the kept ones are written to
@@ -31,7 +32,7 @@ RESULTS = REPO_ROOT / "eval" / "results" / "instructions.json"
 def written(raw: Path, prefix: str) -> dict[int, list[str]]:
     """api_index -> requests, from every `<prefix>_*.jsonl` in `raw`."""
     out: dict[int, list[str]] = {}
-    for f in sorted(raw.glob(f"{prefix}_*.jsonl")):
+    for f in sorted(raw.glob(f"{prefix}_*.jsonl*")):
         for _, obj in read_jsonl(f):
             out.setdefault(int(obj["api_index"]), []).extend(str(t) for t in obj["instructions"])
     return out
@@ -52,7 +53,7 @@ def build(hub: str, raw: Path, paths: ApiBenchPaths) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--raw", type=Path, required=True)
+    ap.add_argument("--raw", type=Path, default=REPO_ROOT / "eval" / "instructions")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
     paths = ApiBenchPaths.resolve()
