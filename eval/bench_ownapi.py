@@ -7,7 +7,7 @@ alone, its indexes in the user cache), and searches each request of eval/ownapi/
 named retrievers over that database alone. A request counts as right at k when one of the k best distinct
 calls has the expected `api_name`: this measures the retrieval step `gorilla query --hub NAME` runs first.
 The requests were written by hand for this check (eval/ownapi/README.md); apizoo_sample_requests.jsonl
-chose the retriever a hub without solved requests gets (gorilla.retrieval.best_name, docs/hubs.md).
+chose the retriever a hub without solved requests gets (gorilla.retrieval.best_for, docs/hubs.md).
 
     PYTHONPATH=. .venv/bin/python eval/bench_ownapi.py --spec /tmp/airflow/v2-rest-api-generated.yaml \
         --apizoo ../shared/docs/apizoo --retriever bm25 --retriever dense --out eval/results/ownapi.json

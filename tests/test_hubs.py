@@ -312,8 +312,8 @@ def test_a_hubs_splits_serve_training_and_scoring(home, added, tmp_path, capsys)
 
 def test_best_is_fusion_only_where_the_vote_has_something_to_go_on(tmp_path):
     """One domain, or one per API, and nothing to learn from: dense. Domains that group the calls, or solved
-    requests: fusion (gorilla.retrieval.best_name, from the data alone)."""
-    from gorilla.retrieval import RetrieverSettings, best_name
+    requests: fusion (gorilla.retrieval.best_for, from the data alone)."""
+    from gorilla.retrieval import RetrieverSettings, best_for
     from gorilla.retrieval.base import Corpus
 
     def corpus(domains: list[str]) -> Corpus:
@@ -323,10 +323,10 @@ def test_best_is_fusion_only_where_the_vote_has_something_to_go_on(tmp_path):
         return Corpus.load("h", path)
 
     plain, taught = RetrieverSettings(), RetrieverSettings(train_files=(tmp_path / "train.json",))
-    assert best_name(corpus(["a"] * 6), plain) == best_name(corpus(["a"] * 6), taught) == "dense"
-    assert best_name(corpus([f"d{i}" for i in range(6)]), plain) == "dense"
-    assert best_name(corpus([f"d{i}" for i in range(6)]), taught) == "fusion"
-    assert best_name(corpus(["a", "a", "b", "b", "c", "c"]), plain) == "fusion"
+    assert best_for(corpus(["a"] * 6), plain) == best_for(corpus(["a"] * 6), taught) == "dense"
+    assert best_for(corpus([f"d{i}" for i in range(6)]), plain) == "dense"
+    assert best_for(corpus([f"d{i}" for i in range(6)]), taught) == "fusion"
+    assert best_for(corpus(["a", "a", "b", "b", "c", "c"]), plain) == "fusion"
 
 
 def test_remove_unregisters_and_deletes(home, added, capsys):

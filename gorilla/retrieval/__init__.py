@@ -26,13 +26,18 @@ if TYPE_CHECKING:
     from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
 
-# The default where the domain vote has something to go on (best_name): the best measured design on the dev halves
+# The default where the domain vote has something to go on (best_for): the best measured design on the dev halves
 # of all three hubs (eval/results/retrieval.md); elsewhere dense alone (docs/hubs.md).
 BEST = "fusion"
 PLAIN = "dense"
+# From this many entries on, the default is LARGE_BEST: fusion embeds every entry in four texts and trains a task
+# head on them, several times hybrid's one text per entry (measured at 10k operations: eval/results/scale.md), for
+# a domain vote that a catalogue of one's own seldom feeds (no solved requests, no task glossary).
+LARGE_HUB = 10_000
+LARGE_BEST = "hybrid"
 
-__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "best_name",
-           "hub_settings", "normalize_call"]
+__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "best_for",
+           "hub_settings", "normalize_call", "LARGE_HUB"]
 
 
 def get_retriever(name: str | None, hub: str | Hub, *, data_dir: str | Path | None = None,
@@ -42,7 +47,7 @@ def get_retriever(name: str | None, hub: str | Hub, *, data_dir: str | Path | No
     """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub` (a name that
     `gorilla.data.get_hub` resolves, from `data_dir` for the APIBench hubs, or a Hub).
 
-    name: one of RETRIEVERS, or "best"/None for the default (best_name); an unknown name fails before anything loads.
+    name: one of RETRIEVERS, or "best"/None for the default (best_for); an unknown name fails before anything loads.
     corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone and which has
     no glossary unless `tasks` names one; default: the hub's API database, whose example memory also holds the hub's
     solved requests (Hub.example_files) and whose vote hears its glossary.
@@ -64,9 +69,10 @@ def hub_settings(hub: Hub, settings: RetrieverSettings) -> RetrieverSettings:
                    tasks=hub.glossary if settings.tasks is None else settings.tasks)
 
 
-def best_name(corpus: Corpus, s: RetrieverSettings) -> str:
-    """What "best" builds for this corpus, from its data (never its name): fusion where the domain vote has
-    something to choose and something to go on, else dense.
+def best_for(corpus: Corpus, s: RetrieverSettings | None = None) -> str:
+    """What "best" builds for this corpus (with settings `s`), from its data (never its name): LARGE_BEST from
+    LARGE_HUB entries on; below, fusion where the domain vote has something to choose and something to go on,
+    else dense.
 
     Something to choose: two domains or more. Something to go on: domains that group the calls (at most half as
     many domains as distinct calls: the vote then hears several docs per domain), or solved requests or a task
@@ -79,6 +85,9 @@ def best_name(corpus: Corpus, s: RetrieverSettings) -> str:
     busy cores)."""
     from gorilla.retrieval.tasks import glossary_path
 
+    if len(corpus.entries) >= LARGE_HUB:
+        return LARGE_BEST
+    s = s or RetrieverSettings()
     domains = len({e.domain for e in corpus.entries})
     learns = bool(s.train_files) or glossary_path(s.tasks) is not None
     grouped = 2 * domains <= len(corpus.call_to_group)
@@ -136,11 +145,11 @@ Builder = Callable[[Corpus, RetrieverSettings], Retriever]
 
 
 def _builder(name: str | None, corpus: Corpus | None = None, s: RetrieverSettings | None = None) -> Builder:
-    """The builder for `name` ("best" or None: best_name, once the corpus is known), so a typo fails before any
+    """The builder for `name` ("best" or None: best_for, once the corpus is known), so a typo fails before any
     database or index loads."""
     key = (name or "best").lower()
     if key == "best" and corpus is not None and s is not None:
-        key = best_name(corpus, s)
+        key = best_for(corpus, s)
     if key not in BUILDERS and key != "best":
         raise GorillaError(f"unknown retriever {key!r}: expected one of {', '.join(RETRIEVERS)} or best")
     return BUILDERS.get(key, BUILDERS[BEST])

@@ -1,4 +1,4 @@
-"""What a hub's default retriever ("best": fusion or hybrid, best_name) needs built, and whether each piece is
+"""What a hub's default retriever ("best": fusion, dense or hybrid, best_for) needs built, and whether each piece is
 fresh, stale or missing.
 
 Read from the manifests, the database (to see which retriever "best" is) and the source files' hashes alone: no
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data import Hub
-from gorilla.retrieval import BEST, RetrieverSettings, best_name, head_sources, hub_settings, vote_views
+from gorilla.retrieval import BEST, RetrieverSettings, best_for, head_sources, hub_settings, vote_views
 from gorilla.retrieval.base import Corpus, file_sha256
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
 from gorilla.retrieval.embedder import embedder_identity
@@ -54,7 +54,7 @@ def hub_pieces(hub: Hub, embedder: str | None = None, cache: Path | None = None)
     settings = hub_settings(hub, RetrieverSettings(embedder=embedder, cache=cache))
     identity, fields = embedder_identity(embedder), DEFAULT_DOC_FIELDS
     db_sources = {corpus.path.name: corpus.sha256}
-    fusion = best_name(corpus, settings) == BEST
+    fusion = best_for(corpus, settings) == BEST
     wanted = [(f"docs ({v} text)", "dense", v, db_sources) for v in (fields, *(vote_views(fields) if fusion else ()))]
     examples = example_sources(settings.train_files, corpus.path) if fusion and settings.train_files else None
     if examples:
