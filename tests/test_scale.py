@@ -111,7 +111,7 @@ def test_the_dense_retriever_answers_from_an_approximate_index(tmp_path, monkeyp
 
 
 def test_a_large_catalogue_gets_the_hybrid_by_default(monkeypatch, catalogue):
-    assert best_for(catalogue) == "fusion"
+    assert best_for(catalogue) == "dense"  # 7 domains for 8 calls, no requests: the vote has nothing to go on
     monkeypatch.setattr("gorilla.retrieval.LARGE_HUB", len(OPS))
     assert best_for(catalogue) == "hybrid"
 
