@@ -14,6 +14,12 @@ chose the retriever a hub without solved requests gets (gorilla.retrieval.best_f
     gorilla hub add apizoo ../shared/docs/apizoo --keep-going && GORILLA_THREADS=1 PYTHONPATH=. .venv/bin/python \
         eval/bench_ownapi.py --hub apizoo --requests eval/ownapi/apizoo_sample_requests.jsonl \
         --requests eval/ownapi/apizoo_requests.jsonl -r bm25 -r dense -r hybrid -r fusion --out eval/results/own_hub.json
+    GORILLA_THREADS=1 PYTHONPATH=. .venv/bin/python eval/bench_ownapi.py --hub apizoo --query \
+        --requests eval/ownapi/apizoo_requests.jsonl --out eval/results/own_hub_query.json
+
+`--query` asks each request through the whole default pipeline instead (`gorilla query --hub NAME` with no
+other flag: the hub's default retriever, the embedded model, constrained decoding) and counts the answers
+whose `api_name` is the expected one.
 """
 
 from __future__ import annotations
@@ -71,12 +77,29 @@ def main(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="gorilla-ownapi-") as tmp:
         for name, (sources, requests) in hubs.items():
             out |= run(build_hub(name, sources, Path(tmp)), requests, args.retriever, Path(tmp) / "indexes")
-        if args.hub:
+        if args.hub and args.query:
+            out |= {f"{args.hub}:{p.stem}:query": ask_all(args.hub, p) for p in args.requests or []}
+        elif args.hub:
             registered = get_hub(args.hub)  # its database alone: what a just-added hub has
             out |= run(Hub(registered.name, registered.api_db), args.requests or [], args.retriever, None)
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def ask_all(hub: str, requests: Path) -> dict:
+    """Right answers of the default pipeline (what `gorilla query --hub HUB REQUEST` prints) over a requests file."""
+    from gorilla.pipeline import Gorilla, PipelineConfig
+
+    gorilla, rows = Gorilla(PipelineConfig(hub=hub)), [obj for _, obj in read_jsonl(requests)]
+    answers, start = [], time.perf_counter()
+    for row in rows:
+        a = gorilla.ask(row["request"])
+        answers.append({"request": row["request"], "expected": row["api_name"], "api_name": a.api_name,
+                        "api_call": a.api_call, "right": a.api_name == row["api_name"]})
+    right = sum(a["right"] for a in answers)
+    print(f"{hub}:{requests.stem} through the pipeline: {right}/{len(rows)} right", flush=True)
+    return {"requests": len(rows), "right": right, "seconds": round(time.perf_counter() - start, 1), "answers": answers}
 
 
 def run(hub: Hub, requests: list[Path], retrievers: list[str] | None, cache: Path | None) -> dict:
@@ -103,5 +126,6 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=Path, action="append", help="Requests for --hub (repeatable).")
     ap.add_argument("--retriever", "-r", action="append", help="bm25, dense, hybrid, fusion, best ... (repeatable; "
                                                                 "default bm25).")
+    ap.add_argument("--query", action="store_true", help="With --hub: ask through the default pipeline instead.")
     ap.add_argument("--out", type=Path, help="Also write the figures as JSON.")
     main(ap.parse_args())
