@@ -71,11 +71,11 @@ def project(pairs_files: list[Path], hub: str, upstream_db: Path, out: Path) -> 
     """Our pairs rewritten onto upstream's entries (same API identity); the rest dropped and counted."""
     upstream = {}
     for _, obj in read_jsonl(upstream_db):
-        upstream.setdefault(call_key(hub, obj["api_call"]), obj)
+        upstream.setdefault(call_key(obj["api_call"]), obj)
     kept, dropped, apis = [], 0, set()
     for f in pairs_files:
         for _, p in read_jsonl(f, allow_empty=True):
-            entry = upstream.get(call_key(hub, p["api_call"]))
+            entry = upstream.get(call_key(p["api_call"]))
             if entry is None:
                 dropped += 1
                 continue
@@ -92,13 +92,14 @@ def description_pairs(api_file: Path) -> list[dict]:
 
 
 def run_quality(args) -> None:
+    from gorilla.data import get_hub
     from gorilla.retrieval import Corpus, get_retriever
     from gorilla.retrieval.benchmark import eval_queries, evaluate
 
     paths = ApiBenchPaths.resolve(args.data_dir)
     hub = args.hub
     corpus = Corpus.load(hub, paths.api_db(hub))
-    queries = eval_queries(paths, hub)
+    queries = eval_queries(get_hub(hub, args.data_dir))
     ours_dirs = [Path(d) for d in args.ours]
     manifest = json.loads((ours_dirs[0] / "manifest.json").read_text())
     rows, arms = [], {}

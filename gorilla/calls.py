@@ -4,8 +4,9 @@ Two identities, for two questions:
 - `normalize_call(text)`: the same text, modulo whitespace and quote style. No parsing, so it is
   cheap and total (shell commands too): retrieval groups database entries by it, the pipeline
   grounds answers by it, strict scoring's verbatim rule and training's held-out APIs use it.
-- `call_key(hub, text)`: the same API. TorchHub by `repo:model`, TF Hub by its tfhub.dev handle,
-  anything else by the parsed call with keyword order ignored. The builder merges records by it,
+- `call_key(text)`: the same API, read from the call alone (no hub name: one's own hubs get the same
+  rules). A call naming a tfhub.dev model is that handle, a `torch.hub.load` call its `repo:model`,
+  anything else the parsed call with keyword order ignored. The builder merges records by it,
   `apibench diff` compares databases by it, self-instruct keys its teacher text by it.
 
 Two parsed forms, for two jobs (both with the installed tree-sitter-python grammar):
@@ -308,14 +309,15 @@ def tfhub_handle(text: str) -> str | None:
     return m.group(1).rstrip("/") if m else None
 
 
-def call_key(hub: str, api_call: str) -> str | None:
-    """The identity of the API a call loads, for merging and for diffs (None when it cannot be parsed)."""
-    if hub == "tensorflowhub" and (handle := tfhub_handle(api_call)):
+def call_key(api_call: str) -> str | None:
+    """The identity of the API a call loads, for merging and for diffs (None when it cannot be parsed). Read from
+    the call alone: on the three APIBench databases it gives the keys the per-hub rules it replaced gave."""
+    if handle := tfhub_handle(api_call):
         return handle
     call = parse_source_call(api_call)
     if call is None:
         return None
-    if hub == "torchhub" and call.name.endswith("hub.load"):
+    if call.name == "torch.hub.load":
         return torchhub_key(call)
     return call.sorted_text()
 

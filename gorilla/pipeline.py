@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data import (
-    HUBS,
-    ApiBenchPaths,
+    Hub,
     Question,
+    adhoc_hub,
+    all_hubs,
+    get_hub,
     load_api_db,
     load_eval,
     load_questions,
     normalize_call,
-    normalize_hub,
 )
+from gorilla.data.hubs import HUBS, resolve_alias
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
 from gorilla.prompting import STOP, build_prompt, parse_answer, render_doc
@@ -47,7 +49,8 @@ MAX_QUERY_BYTES = 2000
 
 @dataclass
 class PipelineConfig:
-    """Everything that decides an answer; `hub="all"` searches the three hubs and merges by score."""
+    """Everything that decides an answer. `hub`: a hub's name (gorilla.data.get_hub), or "all" (the APIBench hubs
+    and every registered one, merged by relevance); `api_db`: a database file instead (an ad-hoc hub)."""
 
     hub: str = "all"
     model: str = "embedded"
@@ -61,6 +64,7 @@ class PipelineConfig:
     constrain: str = "auto"  # auto: DEFAULT_CONSTRAIN where the backend can enforce it, else off
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     data_dir: str | None = None
+    api_db: str | None = None
 
     def __post_init__(self) -> None:
         """Check and normalise every field once, here, so each caller (CLI, server, tests) gets the same one-line
@@ -76,15 +80,28 @@ class PipelineConfig:
             raise GorillaError(f"-k must be at least 1, got {self.k}")
         if self.max_new_tokens < 1:
             raise GorillaError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
-        hub = self.hub.strip().lower()
-        self.hub = "all" if hub == "all" else normalize_hub(hub)
+        self.hub = self._checked_hub()
         if self.retriever is not None and self.retriever.strip().lower() in NO_RETRIEVER:
             self.retriever = None
 
-    @property
-    def hubs(self) -> tuple[str, ...]:
-        """The hubs searched: all three for `hub="all"`."""
-        return HUBS if self.hub == "all" else (self.hub,)
+    def _checked_hub(self) -> str:
+        """The hub's canonical name, or "all"; an unknown name, a registered hub without its database, a missing
+        --api-db file or --hub beside --api-db fail here, before any model loads. (An APIBench hub's files are
+        found when first read: a 0-shot query needs none.)"""
+        hub = resolve_alias(self.hub)
+        if self.api_db is not None:
+            if hub != "all":
+                raise GorillaError("give --hub or --api-db, not both")
+            adhoc_hub(self.api_db)
+        elif hub not in (*HUBS, "all"):
+            get_hub(hub)
+        return hub
+
+    def resolve_hubs(self) -> list[Hub]:
+        """The hubs searched, with their files."""
+        if self.api_db is not None:
+            return [adhoc_hub(self.api_db)]
+        return all_hubs(self.data_dir) if self.hub == "all" else [get_hub(self.hub, self.data_dir)]
 
 
 @dataclass
@@ -102,8 +119,9 @@ class Answer:
     source: str | None  # the retrieved document whose call the answer uses, if any
     text: str  # the model's raw answer
     problems: list[str] = field(default_factory=list)
+    api_name: str = ""  # the source document's api_name ("" when the call is no retrieved document's)
 
-    PUBLIC = ("domain", "api_call", "api_provider", "explanation", "code", "hub", "retrieved")
+    PUBLIC = ("domain", "api_call", "api_name", "api_provider", "explanation", "code", "hub", "retrieved")
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.PUBLIC}
@@ -129,9 +147,11 @@ _EMPTY_CALL = re.compile(r"\(\s*\)[\s.;]*$")
 
 
 def names_something(call: str) -> bool:
-    """False for a call with an empty argument list (`SentimentModel()`, `S2THubInterface()`): such database
-    entries do not say which model to load, so they make a poor answer, and neither scorer can match them
-    (15 of Hugging Face's 936 entries; 13 of its 911 eval answers before they were skipped)."""
+    """False for a call with an empty argument list (`SentimentModel()`, `S2THubInterface()`): on APIBench's hubs,
+    where every API loads a model, such entries do not say which one, so they make a poor answer, and neither
+    scorer can match them (15 of Hugging Face's 936 entries; 13 of its 911 eval answers before they were
+    skipped). Elsewhere a call may need no arguments (`service.spaces().list().execute()`, 53 of the API Zoo
+    hub's 535), so `Gorilla.retrieve` asks this of the APIBench hubs alone (Hub.predefined)."""
     return not _EMPTY_CALL.search(call.strip())
 
 
@@ -143,11 +163,12 @@ def _doc_text(value: Any) -> str:
 
 
 def grounded(fields: dict[str, str], doc: dict[str, Any]) -> dict[str, str]:
-    """The answer's fields once its call is known to be `doc`'s: domain and provider are the document's (facts
-    of the API, where small models write noise); an explanation or code the model left empty comes from the
-    document. The raw text, which the scorer reads, is untouched."""
+    """The answer's fields once its call is known to be `doc`'s: domain, provider and api_name are the document's
+    (facts of the API, where small models write noise); an explanation or code the model left empty comes from
+    the document. The raw text, which the scorer reads, is untouched."""
     out = dict(fields)
     out["domain"] = _doc_text(doc.get("domain")) or out["domain"]
+    out["api_name"] = _doc_text(doc.get("api_name"))
     out["api_provider"] = _doc_text(doc.get("framework")) or out["api_provider"]
     for key, doc_key in (("explanation", "description"), ("code", "example_code")):
         if not out[key].strip():
@@ -163,7 +184,15 @@ class Gorilla:
         self.config = config or PipelineConfig()
         self._backend = backend
         self._retrievers = retrievers
+        self._hubs: dict[str, Hub] | None = None
         self._db: dict[str, list[str]] = {}
+
+    @property
+    def hubs(self) -> dict[str, Hub]:
+        """The hubs searched, by name, resolved once."""
+        if self._hubs is None:
+            self._hubs = {h.name: h for h in self.config.resolve_hubs()}
+        return self._hubs
 
     @property
     def backend(self) -> Backend:
@@ -183,15 +212,13 @@ class Gorilla:
             else:
                 from gorilla.retrieval import get_retriever
 
-                self._retrievers = {h: get_retriever(self.config.retriever, h, data_dir=self.config.data_dir)
-                                    for h in self.config.hubs}
+                self._retrievers = {name: get_retriever(self.config.retriever, h) for name, h in self.hubs.items()}
         return self._retrievers
 
     def db_calls(self, hub: str) -> list[str]:
         """The hub's distinct API calls in file order (the `--constrain db` candidates)."""
         if hub not in self._db:
-            path = ApiBenchPaths.resolve(self.config.data_dir).api_db(hub)
-            self._db[hub] = list(dict.fromkeys(e.api_call for e in load_api_db(path)))
+            self._db[hub] = list(dict.fromkeys(e.api_call for e in load_api_db(self.hubs[hub].api_db)))
         return self._db[hub]
 
     def retrieve(self, query: str) -> list[Doc]:
@@ -201,7 +228,9 @@ class Gorilla:
         docs = []
         for hub, r in self.retrievers.items():
             hits = r.search(query, k=self.config.k + SPARE_DOCS)
-            useful = [h for h in hits if names_something(h.entry.api_call)] or hits
+            useful = hits
+            if self.hubs[hub].predefined:  # model hubs: a call naming no model is no answer (names_something)
+                useful = [h for h in hits if names_something(h.entry.api_call)] or hits
             docs += [Doc(hub, h.index, h.score, h.entry.api_call, h.entry.raw) for h in useful[: self.config.k]]
         if len(self.retrievers) > 1:
             rel = {hub: r.relevance(query) for hub, r in self.retrievers.items()}
@@ -215,7 +244,7 @@ class Gorilla:
             return [d.api_call for d in docs]
         if mode == "off":
             return None
-        return [c for hub in self.config.hubs for c in self.db_calls(hub)]  # db, or retrieved with no retriever
+        return [c for hub in self.hubs for c in self.db_calls(hub)]  # db, or retrieved with no retriever
 
     def ask(self, query: str, *, cancel: Callable[[], bool] | None = None) -> Answer:
         """One answer (see `ask_many`)."""
@@ -238,16 +267,16 @@ class Gorilla:
         call = parsed.api_call
         source = next((d for d in docs if normalize_call(d.api_call).startswith(normalize_call(call)) and call), None)
         hub = source.hub if source else self._hub_of(call)
-        fields = {k: parsed[k] for k in ("domain", "api_provider", "explanation", "code")}
+        fields = {k: parsed[k] for k in ("domain", "api_provider", "explanation", "code")} | {"api_name": ""}
         if source is not None and normalize_call(source.api_call) == normalize_call(call):
             fields = grounded(fields, source.raw)
         return Answer(api_call=call, hub=hub, retrieved=[d.id for d in docs], source=source.id if source else None,
                       text=text, problems=list(parsed.problems), **fields)
 
     def _hub_of(self, call: str) -> str:
-        if len(self.config.hubs) == 1:
-            return self.config.hubs[0]
-        found = [h for h in self.config.hubs if call and any(normalize_call(c).startswith(normalize_call(call)) for c in self.db_calls(h))]
+        if self.config.api_db is not None or self.config.hub != "all":  # one hub: named without reading its files
+            return adhoc_hub(self.config.api_db).name if self.config.api_db is not None else self.config.hub
+        found = [h for h in self.hubs if call and any(normalize_call(c).startswith(normalize_call(call)) for c in self.db_calls(h))]
         return found[0] if found else ""
 
 
@@ -272,9 +301,12 @@ def check_query(query: Any) -> str:
 # ---- batch generation -------------------------------------------------------------------------------------------
 
 
-def eval_questions(hub: str, data_dir: str | None = None) -> list[Question]:
+def eval_questions(hub: str | Hub, data_dir: str | None = None) -> list[Question]:
     """The hub's eval split as questions: line i is question_id i+1 (the scorer's convention)."""
-    pairs = load_eval(ApiBenchPaths.resolve(data_dir).eval(normalize_hub(hub)))
+    hub = get_hub(hub, data_dir)
+    if hub.eval is None:
+        raise GorillaError(f"hub {hub.name!r} has no eval split (make one: gorilla apibench build --hub {hub.name})")
+    pairs = load_eval(hub.eval)
     return [Question(i + 1, p.instruction) for i, p in enumerate(pairs)]
 
 

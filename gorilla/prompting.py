@@ -172,10 +172,15 @@ def _loose_dict(s: str) -> dict | None:
     return out
 
 
-def _balanced_from(text: str, start: int) -> str:
-    """The call expression starting at `start`, up to its matching parenthesis (or the line end)."""
-    depth, quote = 0, ""
-    for i in range(start, len(text)):
+_CHAINED = re.compile(r"[ \t]*\.[ \t]*[A-Za-z_][\w.]*[ \t]*\(")  # `.execute(` after a call's closing parenthesis
+
+
+def _balanced_from(text: str, start: int, chained: bool = True) -> str:
+    """The call expression starting at `start`, up to its matching parenthesis (or the line end), with the calls
+    chained onto it (`service.users().messages().list(userId='me').execute()`: API Zoo's Google APIs) unless
+    `chained` is False."""
+    depth, quote, i = 0, "", start
+    while i < len(text):
         c = text[i]
         if quote:
             if c == quote and text[i - 1] != "\\":
@@ -187,10 +192,20 @@ def _balanced_from(text: str, start: int) -> str:
         elif c == ")":
             depth -= 1
             if depth == 0:
+                if chained and (more := _CHAINED.match(text, i + 1)):
+                    i = more.end() - 1  # on to the chained call's "("
+                    continue
                 return text[start: i + 1]
         elif c == "\n" and depth == 0:
             break
+        i += 1
     return text[start:].split("\n")[0]
+
+
+def first_call(call: str) -> str:
+    """A cleaned call without the calls chained onto it: `X.from_pretrained('m').to(device)` -> its first call."""
+    m = _CALL.search(call)
+    return _balanced_from(call, m.start(), chained=False).strip() if m else call
 
 
 def clean_call(call: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +17,20 @@ import pytest
 from gorilla.data.paths import DEV_DATA
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_config(tmp_path_factory) -> Iterator[Path]:
+    """No test reads the user's hub registry (a registered hub would join every `--hub all`): GORILLA_CONFIG points
+    at an empty folder for the session, subprocesses included; tests that register hubs set their own."""
+    folder = tmp_path_factory.mktemp("config")
+    before = os.environ.get("GORILLA_CONFIG")
+    os.environ["GORILLA_CONFIG"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("GORILLA_CONFIG", None)
+    else:
+        os.environ["GORILLA_CONFIG"] = before
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ def test_tfhub_module_page_and_other_pages(docs, tmp_path):
     (rec,) = [f.record for f in tfhub.parse_file(page).found]
     assert rec["api_call"] == "hub.KerasLayer('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/4')"
     assert rec["domain"] == "Image classification" and "mobilenet-v2" in rec["functionality"]
-    assert call_key("tensorflowhub", rec["api_call"]) == "google/imagenet/mobilenet_v2_100_224/classification/4"
+    assert call_key(rec["api_call"]) == "google/imagenet/mobilenet_v2_100_224/classification/4"
     assert tfhub.parse_file(docs / "tfhub/monatis/models/german-mbmelgan/lite/lite/1.md").found == []  # TF Lite: no Python API
     bad = tmp_path / "acme/models/thing/1.md"
     bad.parent.mkdir(parents=True)
@@ -148,19 +148,19 @@ def test_apizoo_malformed_json_is_located(docs):
     found = apizoo.parse_file(docs / "apizoo/yfinance.json").found
     assert len(found) == 12 and found[0].line == 2 and found[0].record["framework"] == "yfinance"
     with pytest.raises(SourceError, match=r"yfinance\.json:23:5: api_call: not a single Python call"):
-        [database.check(f, "apizoo") for f in found]
+        [database.check(f) for f in found]
 
 
 def test_merge_dedupes_and_orders(docs):
     th = docs / "torchhub"
     found = [f for name in ("nvidia_deeplearningexamples_tacotron2.md", "nvidia_deeplearningexamples_waveglow.md")
              for f in torchhub.parse_file(th / name).found]
-    records, merged = database.merge(found, "torchhub")
+    records, merged = database.merge(found)
     assert merged == 2  # each page also loads the other's model
     assert [r["api_name"] for r in records] == ["nvidia_tacotron2", "nvidia_waveglow"]
     # the page's own example wins: waveglow's record comes from its own page
     assert "generating speech" in records[1]["description"]
-    assert records == database.merge(list(reversed(found)), "torchhub")[0]
+    assert records == database.merge(list(reversed(found)))[0]
 
 
 def test_diff_normalises_repo_tags_and_lists_missing_and_extra(tmp_path):
@@ -183,7 +183,7 @@ def _db(n: int = 3) -> list[dict]:
 
 def test_selfinstruct_filters():
     db = _db(2) + [{"domain": "Other", "framework": "X", "api_name": "broken", "api_call": "load(", "description": ""}]
-    k0, k1, k2 = (call_key("torchhub", r["api_call"]) or r["api_call"] for r in db)
+    k0, k1, k2 = (call_key(r["api_call"]) or r["api_call"] for r in db)
     texts = {
         k0: " Sort my holiday photos by what animal is in them\n2. Use netv0x to label images of cats\n3. too short\n"
             "4. Please sort my holiday photos by what animal is in them",
@@ -326,7 +326,7 @@ def test_selfinstruct_roundtrip_filter_drops_off_topic_requests():
            "api_call": "torch.hub.load(repo_or_dir='lab/zoo', model='en2de', pretrained=True)"},
           {"domain": "Depth Estimation", "framework": "PyTorch", "api_name": "deep3", "description": "Estimates depth from one image.",
            "api_call": "torch.hub.load(repo_or_dir='lab/zoo', model='deep3', pretrained=True)"}]  # BM25 needs 3+ docs
-    texts = {call_key("torchhub", db[0]["api_call"]): " Which bird species is sitting on my balcony in this photo\n"
+    texts = {call_key(db[0]["api_call"]): " Which bird species is sitting on my balcony in this photo\n"
              "2. Please translate my English letter into German today"}
     pairs, counts = selfinstruct.filter_pairs(db, "torchhub", texts, SelfInstructConfig(roundtrip_k=1))
     assert [p["code"].split("\n")[0] for p in pairs] == ["###Instruction: Which bird species is sitting on my balcony in this photo"]

@@ -26,16 +26,16 @@ def test_normalize_call_ignores_whitespace_and_quote_style_only():
 def test_call_key_is_the_api_per_hub():
     a = "torch.hub.load(repo_or_dir='PyTorch/vision:v0.10.0', model='resnet18', pretrained=True)"
     b = "torch.hub.load('pytorch/vision', 'resnet18')"
-    assert call_key("torchhub", a) == call_key("torchhub", b) == "pytorch/vision:resnet18"
-    assert call_key("torchhub", "torch.hub.load('szq0214/MEAL-V2', 'meal_v2', 'mealv2_resnest50')") == \
+    assert call_key(a) == call_key(b) == "pytorch/vision:resnet18"
+    assert call_key("torch.hub.load('szq0214/MEAL-V2', 'meal_v2', 'mealv2_resnest50')") == \
         "szq0214/meal-v2:mealv2_resnest50"
     url = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/4"
-    assert call_key("tensorflowhub", f"hub.KerasLayer('{url}', trainable=True)") == \
-        call_key("tensorflowhub", f'hub.load("{url}")') == "google/imagenet/mobilenet_v2_100_224/classification/4"
+    assert call_key(f"hub.KerasLayer('{url}', trainable=True)") == \
+        call_key(f'hub.load("{url}")') == "google/imagenet/mobilenet_v2_100_224/classification/4"
     # elsewhere: the parsed call, keyword order and layout ignored
-    assert call_key("huggingface", "pipeline('ner', model='x', aggregation='simple')") == \
-        call_key("huggingface", "x = pipeline( 'ner', aggregation='simple', model='x')")
-    assert call_key("huggingface", "not a call") is None
+    assert call_key("pipeline('ner', model='x', aggregation='simple')") == \
+        call_key("x = pipeline( 'ner', aggregation='simple', model='x')")
+    assert call_key("not a call") is None
 
 
 def test_source_call_keeps_arguments_as_written():

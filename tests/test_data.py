@@ -8,6 +8,7 @@ import pytest
 
 from gorilla.data import (
     ApiBenchPaths,
+    get_hub,
     load_api_db,
     load_eval,
     load_responses,
@@ -15,7 +16,7 @@ from gorilla.data import (
     resolve_data_dir,
     write_jsonl,
 )
-from gorilla.data.hubs import hub_from_filename, normalize_hub
+from gorilla.data.hubs import hub_from_filename
 from gorilla.errors import GorillaError, InputError
 from tests.conftest import run_cli
 
@@ -39,12 +40,13 @@ def test_real_files_load(data_dir):
     assert train[0].instruction.startswith("I need an API that can estimate the relative depth")
 
 
-def test_hub_names():
+def test_hub_names(data_dir):
     assert hub_from_filename("out/response_torchhub_x.jsonl") == "torchhub"
     assert hub_from_filename("answers.jsonl") is None
-    assert normalize_hub("TF") == "tensorflowhub"
-    with pytest.raises(GorillaError, match="unknown hub"):
-        normalize_hub("pypi")
+    hub = get_hub("TF", data_dir)
+    assert (hub.name, hub.predefined, hub.api_db.name) == ("tensorflowhub", True, "tensorflowhub_api.jsonl")
+    with pytest.raises(GorillaError, match="unknown hub 'pypi': known hubs are torchhub, tensorflowhub, huggingface"):
+        get_hub("pypi")
 
 
 @pytest.mark.parametrize(

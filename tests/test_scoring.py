@@ -13,6 +13,7 @@ import pytest
 from gorilla.calls import parse_bound_call
 from gorilla.data.records import ApiEntry
 from gorilla.errors import InputError
+from gorilla.prompting import parse_answer
 from gorilla.scoring import Scorer
 from gorilla.scoring.compat import CompatMatcher, compat_candidate
 from gorilla.scoring.strict import StrictMatcher
@@ -243,6 +244,20 @@ def test_strict_matches_a_verbatim_database_call_that_does_not_parse():
     m = StrictMatcher([ApiEntry(domain="RL", api_call=shell), ApiEntry(domain="C", api_call=RESNET)])
     assert m.match(shell.replace("'", '"'))[0] == [0]
     assert m.match("mlagents-load-from-hf --repo-id='someone/else'") == ([], "api_call does not parse as one call")
+
+
+def test_strict_reads_chained_calls_whole_then_by_their_first_call():
+    """API Zoo's Google APIs are chains (`...send(...).execute()`): the answer parser keeps the chain, so the right
+    chain matches and a wrong one does not; a chain the database lacks (`.to(device)` after a model) is its first
+    call, as before chains were kept."""
+    send = "service.users().messages().send(userId='me', body=message).execute()"
+    labels = "service.users().labels().list(userId='me').execute()"
+    m = StrictMatcher([ApiEntry(domain="Email", api_call=send), ApiEntry(domain="Email", api_call=labels),
+                       ApiEntry(domain="C", api_call=RESNET)])
+    assert parse_answer(f"<<<api_call>>>: {send}\n<<<api_provider>>>: Gmail").api_call == send
+    assert m.match(send)[0] == [0] and m.match(labels)[0] == [1]
+    assert m.match("service.users().messages().send(userId='you', body=message).execute()")[0] == []
+    assert m.match(f"{RESNET}.to(device)")[0] == [2]
 
 
 @pytest.mark.parametrize("hub", ["torchhub", "tensorflowhub", "huggingface"])

@@ -25,18 +25,16 @@ import json, sys
 from pathlib import Path
 import gorilla
 from gorilla.apibench import selfinstruct
-from gorilla.data import ApiBenchPaths
+from gorilla.data import get_hub
 from gorilla.data.paths import RESOURCES
-from gorilla.retrieval import default_train_files
-from gorilla.retrieval.tasks import glossary_path
 
 package = Path(gorilla.__file__).parent
-paths = ApiBenchPaths.resolve(sys.argv[1])
+hf = get_hub("huggingface", sys.argv[1])
 print(json.dumps({
     "package": str(package),
     "resources_inside": RESOURCES.is_relative_to(package),
-    "hf_train": [str(p) for p in default_train_files(paths, "huggingface")],
-    "glossary": str(glossary_path("huggingface", None)),
+    "hf_train": [str(p) for p in hf.example_files],
+    "glossary": str(hf.glossary),
     "seeds": {hub: len(selfinstruct.load_seeds(hub)) for hub in ("torchhub", "tensorflowhub", "huggingface")},
 }))
 """

@@ -21,15 +21,17 @@ from gorilla.apibench.selfinstruct import SelfInstructConfig
 from gorilla.apibench.source import Found, Problems, SourceError
 from gorilla.apibench.split import split_pairs
 from gorilla.calls import call_key
-from gorilla.data import read_jsonl, write_jsonl
+from gorilla.data import get_hub, read_jsonl, write_jsonl
 from gorilla.data.hubs import resolve_alias
 from gorilla.data.jsonl import atomic_dir
 from gorilla.errors import GorillaError
 
 PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingface, "apizoo": apizoo,
            "openapi": openapi, "tools": tools}
-# Your own APIs have no seeds of their own: API Zoo's (SDK and REST calls with arguments) are the nearest.
+# Your own APIs (these formats, a hub you added) have no seeds of their own: API Zoo's (SDK and REST calls with
+# arguments) are the nearest.
 SEEDS_OF = {"openapi": "apizoo", "tools": "apizoo"}
+OWN_SEEDS = "apizoo"
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,16 @@ def load_config(path: Path | None, hub: str, overrides: dict[str, Any]) -> Build
 
 
 def normalize(hub: str) -> str:
-    """The source a build is for: aliases as everywhere (`gorilla.data.hubs`), then one of PARSERS."""
+    """What a build is for: a doc format of PARSERS (aliases as everywhere, `gorilla.data.hubs`), or a hub of one's
+    own (registered: `gorilla hub add`), which is built from its API database."""
     hub = resolve_alias(hub)
-    if hub not in PARSERS:
-        raise GorillaError(f"--hub: expected one of {', '.join(PARSERS)}, got {hub!r}")
-    return hub
+    if hub in PARSERS:
+        return hub
+    try:
+        return get_hub(hub).name
+    except GorillaError:
+        raise GorillaError(f"--hub: expected one of {', '.join(PARSERS)} or a hub you added (gorilla hub list), "
+                           f"got {hub!r}") from None
 
 
 def read_database(path: Path) -> list[Found]:
@@ -101,6 +108,9 @@ def collect(hub: str, docs: Path, problems: Problems) -> tuple[list[Found], dict
     if docs.suffix == ".jsonl":
         found = read_database(docs)
         return found, {"files": 1, "used": 1, "without_api": 0, "skipped": 0}
+    if hub not in PARSERS:
+        raise GorillaError(f"--docs: hub {hub!r} builds from an API database (.jsonl); its sources go through "
+                           f"gorilla hub add {hub} SOURCE...")
     parser = PARSERS[hub]
     paths = parser.files(docs)
     if not paths:
@@ -119,16 +129,16 @@ def collect(hub: str, docs: Path, problems: Problems) -> tuple[list[Found], dict
     return found, {"files": len(paths), "used": used, "without_api": empty, "skipped": len(problems.skipped_files)}
 
 
-def merge_checked(found: list[Found], hub: str, problems: Problems) -> tuple[list[dict[str, Any]], int]:
+def merge_checked(found: list[Found], problems: Problems) -> tuple[list[dict[str, Any]], int]:
     """Records whose api_call parses (the others reported/skipped), merged and ordered."""
     good = []
     for f in found:
         try:
-            database.check(f, hub)
+            database.check(f)
             good.append(f)
         except SourceError as e:
             problems(e, whole_file=False)
-    return database.merge(good, hub)
+    return database.merge(good)
 
 
 def journal_path(out: Path) -> Path:
@@ -139,7 +149,7 @@ def journal_path(out: Path) -> Path:
 def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], staging: Path,
                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Teacher text for every API (resumed from the journal), filtered, split by API into staging; the counts."""
-    seeds = selfinstruct.load_seeds(SEEDS_OF.get(hub, hub), cfg.seeds)
+    seeds = selfinstruct.load_seeds(SEEDS_OF.get(hub, hub if hub in PARSERS else OWN_SEEDS), cfg.seeds)
     journal = journal_path(cfg.out)
     if not journal.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
         shutil.copyfile(cfg.out / "teacher.jsonl", journal)
@@ -149,7 +159,7 @@ def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], stag
         records, hub, lambda: selfinstruct.load_teacher(cfg.teacher, model=cfg.teacher_model, concurrency=cfg.concurrency),
         teacher_id, seeds, journal, cfg.selfinstruct, progress)
     pairs, counts = selfinstruct.filter_pairs(records, hub, texts, cfg.selfinstruct, seeds)
-    train, evals = split_pairs(pairs, lambda p: call_key(hub, p["api_call"]) or p["api_call"], cfg.eval_fraction,
+    train, evals = split_pairs(pairs, lambda p: call_key(p["api_call"]) or p["api_call"], cfg.eval_fraction,
                                cfg.selfinstruct.seed)
     write_jsonl(staging / "train.json", train)
     write_jsonl(staging / "eval.json", evals)
@@ -166,7 +176,7 @@ def build(cfg: BuildConfig, report: Callable[[str], None] = print,
     t0 = time.perf_counter()
     problems = Problems(cfg.keep_going, report)
     found, files = collect(hub, cfg.docs, problems)
-    records, merged = merge_checked(found, hub, problems)
+    records, merged = merge_checked(found, problems)
     if cfg.limit is not None:
         records = records[: cfg.limit]
     if not records:

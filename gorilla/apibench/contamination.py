@@ -52,15 +52,16 @@ def contamination(evals: Sequence[str], train: Sequence[str]) -> dict:
 
 
 def hub_contamination(hub: str) -> dict:
-    """The hub's own example files (default_train_files: upstream's split for torchhub, the shipped requests
-    for Hugging Face and TF Hub) against its eval instructions."""
-    from gorilla.data import ApiBenchPaths, load_eval, load_examples, normalize_hub
-    from gorilla.retrieval import default_train_files
+    """The hub's own example files (Hub.example_files: upstream's split for torchhub, the shipped requests
+    for Hugging Face and TF Hub, a hub's self-instruct train split) against its eval instructions."""
+    from gorilla.data import get_hub, load_eval, load_examples
+    from gorilla.errors import GorillaError
 
-    hub = normalize_hub(hub)
-    paths = ApiBenchPaths.resolve()
-    train = [ex.instruction for f in default_train_files(paths, hub) for ex in load_examples(f)]
-    return contamination([p.instruction for p in load_eval(paths.eval(hub))], train)
+    h = get_hub(hub)
+    if h.eval is None:
+        raise GorillaError(f"hub {h.name!r} has no eval split to check")
+    train = [ex.instruction for f in h.example_files for ex in load_examples(f)]
+    return contamination([p.instruction for p in load_eval(h.eval)], train)
 
 
 if __name__ == "__main__":

@@ -17,26 +17,26 @@ def _empty(value: Any) -> bool:
     return value in (None, "", [], {}, "N/A")
 
 
-def check(found: Found, hub: str) -> str:
+def check(found: Found) -> str:
     """The record's key; a SourceError at its origin when a field is missing or its api_call is not one call."""
     rec = found.record
     for name in ("domain", "api_call"):
         if not isinstance(rec.get(name), str) or not rec[name].strip():
             raise SourceError(found.path, found.line, found.col, f"{name}: missing or not a string")
-    key = call_key(hub, rec["api_call"])
+    key = call_key(rec["api_call"])
     if key is None:
         raise SourceError(found.path, found.line, found.col, f"api_call: not a single Python call: {rec['api_call'][:80]!r}")
     return key
 
 
-def merge(found: Iterable[Found], hub: str) -> tuple[list[dict[str, Any]], int]:
+def merge(found: Iterable[Found]) -> tuple[list[dict[str, Any]], int]:
     """Records keyed by their call; a page's own example wins over a variant listed elsewhere, then
     earlier files win, and empty fields are filled from the duplicates. Returns (records, merged count)."""
     items = sorted(found, key=lambda f: (f.variant, f.path, f.line))
     by_key: dict[str, dict[str, Any]] = {}
     merged = 0
     for f in items:
-        key = check(f, hub)
+        key = check(f)
         if key in by_key:
             merged += 1
             kept = by_key[key]

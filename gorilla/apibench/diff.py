@@ -58,7 +58,7 @@ def keys(path: Path, hub: str, only: set[str] | None = None) -> tuple[dict[str, 
         call = obj.get("api_call")
         if not isinstance(call, str):
             raise InputError(path, "missing or not a string", line, "api_call")
-        key = call_key(hub, call)
+        key = call_key(call)
         if key is None:
             bad.append(call)
         elif only is None or key in only:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gorilla.calls import call_key, normalize_call, parse_bound_call
+from gorilla.calls import call_key, normalize_call, parse_bound_call, parse_source_call, tfhub_handle
 from gorilla.data.paths import RESOURCES
 from gorilla.errors import GorillaError, InputError
 from gorilla.models.base import Backend
@@ -80,22 +80,24 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def forbidden_names(hub: str, api: dict[str, Any]) -> list[str]:
-    """Names an instruction must not contain: API name, model id, repository (and its owner), tfhub handle parts."""
+def forbidden_names(api: dict[str, Any]) -> list[str]:
+    """Names an instruction must not contain: API name, model id, repository (and its owner), tfhub handle parts
+    (which apply is read from the call, as call_key reads it)."""
+    call = str(api.get("api_call") or "")
     names = [str(api.get("api_name") or "")]
-    key = call_key(hub, api.get("api_call", "")) or ""
+    key = call_key(call) or ""
     title = str(api.get("functionality") or "")
-    if hub == "torchhub" and ":" in key:
+    if tfhub_handle(call):
+        # model-like handle parts (`mobilenet_v2_100_224`, `universal-sentence-encoder`), not words like `classification`
+        names += [p for p in key.split("/")[1:-1] if re.search(r"[\d_-]", p)]
+        names += re.findall(r"\(([^)]+)\)", title)  # the network architecture
+    elif (parsed := parse_source_call(call)) is not None and parsed.name == "torch.hub.load" and ":" in key:
         repo, model = key.split(":", 1)
         names += [model, repo, repo.split("/")[0]]
         if len(title.split()) == 1:  # a one-word page title is the model family's name (`SimpleNet`, `HarDNet`)
             names.append(title)
-    elif hub == "tensorflowhub":
-        # model-like handle parts (`mobilenet_v2_100_224`, `universal-sentence-encoder`), not words like `classification`
-        names += [p for p in key.split("/")[1:-1] if re.search(r"[\d_-]", p)]
-        names += re.findall(r"\(([^)]+)\)", title)  # the network architecture
     else:
-        for v in re.findall(r"""['"]([^'"]+)['"]""", api.get("api_call", "")):
+        for v in re.findall(r"""['"]([^'"]+)['"]""", call):
             if "/" in v:
                 names += [v, v.split("/")[-1]]
     task = _norm(str(api.get("domain") or ""))  # `feature_vector` in a handle names the task, not the model
@@ -194,7 +196,7 @@ def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Callable[[], Backe
     """
     jobs = []
     for api in db:
-        key = call_key(hub, api["api_call"]) or api["api_call"]
+        key = call_key(api["api_call"]) or api["api_call"]
         prompt = teacher_prompt(api, pick_seeds(seeds, key, cfg.seeds_in_prompt, cfg.seed), cfg.per_api)
         jobs.append((key, prompt, prompt_id(prompt, teacher_id, cfg)))
     done = load_raw(raw_path)
@@ -227,7 +229,7 @@ def generate(db: Sequence[dict[str, Any]], hub: str, teacher: Callable[[], Backe
 def filter_pairs(db: Sequence[dict[str, Any]], hub: str, texts: dict[str, str], cfg: SelfInstructConfig,
                  seeds: Sequence[Seed] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Teacher text -> kept pairs (upstream's train format), in database order, and counts per filter."""
-    requests = {i: parse_requests(texts.get(call_key(hub, api["api_call"]) or api["api_call"], ""))[: cfg.per_api]
+    requests = {i: parse_requests(texts.get(call_key(api["api_call"]) or api["api_call"], ""))[: cfg.per_api]
                 for i, api in enumerate(db)}
     kept, counts = filter_requests(db, hub, requests, cfg, seeds)
     return [make_pair(text, db[i]) for i, text in kept], counts
@@ -289,7 +291,7 @@ def filter_requests(db: Sequence[dict[str, Any]], hub: str, requests: dict[int, 
         if not requests[i]:
             dropped["unparsed"] += 1
             continue
-        names, own_call = forbidden_names(hub, db[i]), filters.own_call(i)
+        names, own_call = forbidden_names(db[i]), filters.own_call(i)
         for text in requests[i]:
             if why := filters.reason(i, text, names, own_call):
                 dropped[why] += 1

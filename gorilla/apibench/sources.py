@@ -74,7 +74,7 @@ def collect_sources(paths: list[Path], problems: Problems) -> list[Found]:
     for parsed_file in _parse_all(source_files(paths), problems):
         for f in parsed_file.found:
             try:
-                database.check(f, "sources")
+                database.check(f)
                 found.append(f)
             except SourceError as e:
                 problems(e, whole_file=False)

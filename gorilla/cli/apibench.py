@@ -5,19 +5,28 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gorilla.cli.app import apibench_app, progress_bar
+from gorilla.errors import GorillaError
+
+if TYPE_CHECKING:
+    from gorilla.data import Hub
 
 
 @apibench_app.command("build")
 def build(
     hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, apizoo, openapi (OpenAPI 3.x "
-                                                                 "JSON/YAML) or tools (a function-calling tools list).")],
-    docs: Annotated[Path | None, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, manifest.json.")] = None,
+                                                   "JSON/YAML) or tools (a function-calling tools list): doc formats; "
+                                                   "or a hub you added: its train/eval splits are built from its "
+                                                   "database into its folder and registered.")],
+    docs: Annotated[Path | None, typer.Option("--docs", help="Docs folder (or one page, or an API-database .jsonl); "
+                                              "default for a hub you added: its database.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder: api.jsonl, train.json, eval.json, "
+                                             "manifest.json (default for a hub you added: <its folder>/selfinstruct)."
+                                             )] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings ([defaults], [<hub>]); flags win.")] = None,
     teacher: Annotated[str | None, typer.Option(help="embedded (SmolLM2, default), tiny, an HF id / model dir / .gguf, "
                                                      "or openai:URL.")] = None,
@@ -33,7 +42,8 @@ def build(
     eval_fraction: Annotated[float | None, typer.Option(help="Share of APIs held out for eval.json (default 0.1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for seed-example choice and the split (default 0).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N APIs (smoke runs).")] = None,
-    seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default: the packaged gorilla/resources/seeds/<hub>.json).")] = None,
+    seeds: Annotated[Path | None, typer.Option(help="Seed examples file (default: the packaged gorilla/resources/seeds/<hub>.json; "
+                                                    "apizoo.json for a hub you added).")] = None,
 ) -> None:
     """Parse hub docs into an API database, write teacher instructions for it, split by API.
 
@@ -41,6 +51,12 @@ def build(
     """
     from gorilla.apibench.build import build as run
     from gorilla.apibench.build import load_config
+
+    own = _own_hub(hub, docs)
+    if own is not None:  # a hub you added: built from its database, into its folder (API Zoo's seeds: build.py)
+        from gorilla.data.registry import hub_folder
+
+        docs, out = own.api_db, out or (own.folder or hub_folder(own.name)) / "selfinstruct"
 
     cfg = load_config(config, hub, {
         "docs": docs, "out": out, "teacher": teacher, "teacher_model": teacher_model, "concurrency": concurrency,
@@ -53,6 +69,30 @@ def build(
     finally:
         bar.stop()
     _print_summary(m, cfg.out)
+    if own is not None and m["instructions"]:
+        from gorilla.apibench.userhub import registered_with_split
+
+        hub = registered_with_split(own, cfg.out, m["instructions"])
+        kept = [f"{what} ({path})" for what, path in (("train split", hub.train), ("eval split", hub.eval)) if path]
+        print(f"{own.name}: registered {' and '.join(kept) or 'no split (no request was kept)'}; "
+              f"see gorilla hub show {own.name}")
+
+
+def _own_hub(hub: str, docs: Path | None) -> Hub | None:
+    """The registered hub `--hub` names, or None for a doc format (PARSERS). `apizoo` is both a format and a
+    likely hub name: without --docs, a registered hub of that name wins."""
+    from gorilla.apibench.build import PARSERS
+    from gorilla.data import get_hub
+    from gorilla.data.hubs import resolve_alias
+    from gorilla.data.registry import read_registry
+
+    key = resolve_alias(hub)
+    if key in PARSERS and (docs is not None or key not in read_registry()):
+        return None
+    if docs is not None:
+        raise GorillaError(f"--docs: hub {key!r} builds from its own database; change its sources with "
+                           f"gorilla hub add {key} SOURCE...")
+    return get_hub(key)
 
 
 def _to_stderr(line: str) -> None:

@@ -11,11 +11,14 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from gorilla.pipeline import DEFAULT_K, DEFAULT_MAX_NEW_TOKENS, PipelineConfig
+
+if TYPE_CHECKING:
+    from gorilla.data import Hub
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,7 +26,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="gorilla",
-    help="Type what you want, get one real API call (TorchHub, TF Hub, Hugging Face).\n\n"
+    help="Type what you want, get one real API call (TorchHub, TF Hub, Hugging Face, or your own APIs).\n\n"
     "Example: gorilla query \"classify bird species in my photos\"",
     no_args_is_help=True,
     context_settings=CONTEXT,
@@ -41,7 +44,11 @@ apibench_app = typer.Typer(help="Build APIBench from hub docs.\n\n"
                            "Example: gorilla apibench build --hub torchhub --docs ../shared/docs/torchhub --out build/torchhub "
                            "--no-instructions",
                            no_args_is_help=True, context_settings=CONTEXT)
+hub_app = typer.Typer(help="Hubs: the three APIBench ones and your own APIs (a name + an API database).\n\n"
+                      "Example: gorilla hub add zoo ../shared/docs/apizoo --keep-going && gorilla query \"send an email\" --hub zoo",
+                      no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(data_app, name="data")
+app.add_typer(hub_app, name="hub")
 app.add_typer(eval_app, name="eval")
 app.add_typer(index_app, name="index")
 app.add_typer(apibench_app, name="apibench")
@@ -79,8 +86,26 @@ DataDirOpt = Annotated[
     typer.Option("--data-dir", help="APIBench root (default: $GORILLA_DATA, ../shared/apibench, or the user cache).",
                  show_default=False),
 ]
-OneHubOpt = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface.")]
-HubOrAllOpt = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all.")]
+OneHubOpt = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or a hub you added "
+                                                      "(gorilla hub list).")]
+MaybeHubOpt = Annotated[str | None, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or a hub you "
+                                                               "added (gorilla hub list); or give --api-db.",
+                                                 show_default=False)]
+HubOrAllOpt = Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, a hub you added "
+                                                        "(gorilla hub list), or all (every one of them).")]
+ApiDbOpt = Annotated[Path | None, typer.Option("--api-db", help="An API database file (JSON lines, upstream's "
+                                               "schema) to use as a hub without adding it; instead of --hub.",
+                                               show_default=False)]
+
+
+def one_hub(hub: str | None, api_db: Path | None, data_dir: Path | None) -> Hub:
+    """The hub of --hub or --api-db (exactly one of them): a one-line error otherwise."""
+    from gorilla.data import adhoc_hub, get_hub
+    from gorilla.errors import GorillaError
+
+    if (hub is None) == (api_db is None):
+        raise GorillaError("give --hub NAME or --api-db FILE (one of them)")
+    return adhoc_hub(api_db) if api_db is not None else get_hub(hub, data_dir)
 
 
 def option(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
@@ -160,9 +185,11 @@ class PipelineOptions:
     max_new_tokens: int
     api_mode: str = "chat"
 
-    def config(self, hub: str, data_dir: Path | None) -> PipelineConfig:
-        """The PipelineConfig for `hub`; bad values (hub, constrain, k, ...) are one-line GorillaErrors here."""
-        return PipelineConfig(hub=hub, data_dir=str(data_dir) if data_dir else None, **asdict(self))
+    def config(self, hub: str, data_dir: Path | None, api_db: Path | None = None) -> PipelineConfig:
+        """The PipelineConfig for `hub` (or the database `api_db`); bad values (hub, constrain, k, ...) are one-line
+        GorillaErrors here."""
+        return PipelineConfig(hub=hub, data_dir=str(data_dir) if data_dir else None,
+                              api_db=str(api_db) if api_db else None, **asdict(self))
 
 
 def _served(backend_api_key: str | None, **flags: Any) -> PipelineOptions:

@@ -16,7 +16,8 @@ import typer
 
 from gorilla.cli.app import DataDirOpt, app, package_version
 
-BUILD_HINT = "gorilla prepare (112 s measured on 2 cores for the model and all hubs; else the first query on a hub builds its own)"
+BUILD_HINT = ("gorilla prepare (112 s measured on 2 cores for the model and the APIBench hubs; else the first query on "
+              "a hub builds its own)")
 
 
 @app.command("doctor")
@@ -50,24 +51,24 @@ def doctor(
 @app.command("prepare")
 def prepare(data_dir: DataDirOpt = None) -> None:
     """Prepare what the default pipeline needs before its first query: the embedded model's safetensors copy
-    and each hub's indexes and task head (112 s measured on 2 cores on an empty cache; what is fresh is only
-    checked, in seconds). `make install` runs it, so the first query does not.
+    and each hub's indexes and task head, yours too (112 s measured on 2 cores for the APIBench hubs on an empty
+    cache; what is fresh is only checked, in seconds). `make install` runs it, so the first query does not.
 
     Example: gorilla prepare
     """
     import time
 
-    from gorilla.data import HUBS
+    from gorilla.data import all_hubs
     from gorilla.models.embedded import ensure_converted
     from gorilla.retrieval import get_retriever
 
     t0 = time.perf_counter()
     ensure_converted()
     print(f"embedded model: ready in {time.perf_counter() - t0:.1f}s")
-    for hub in HUBS:
+    for hub in all_hubs(data_dir):
         t0 = time.perf_counter()
-        get_retriever("best", hub, data_dir=data_dir)
-        print(f"{hub}: indexes and task head ready in {time.perf_counter() - t0:.1f}s")
+        r = get_retriever("best", hub)
+        print(f"{hub.name}: {r.name} indexes ready in {time.perf_counter() - t0:.1f}s")
 
 
 def diagnose(data_dir: Path | None, embedder: str | None, cache: Path | None, torch_probe: bool) -> dict[str, Any]:
@@ -81,8 +82,7 @@ def diagnose(data_dir: Path | None, embedder: str | None, cache: Path | None, to
             "cache": {"path": str(cache_dir()), "origin": "$GORILLA_CACHE" if os.environ.get("GORILLA_CACHE")
                       else "the user cache ($XDG_CACHE_HOME or ~/.cache)"},
             "model": model_section(), "embedder": embedder_section(embedder),
-            "indexes": {"path": str(cache or default_index_root()),
-                        "hubs": hubs_section(data["path"], embedder, cache) if data["path"] else {}},
+            "indexes": {"path": str(cache or default_index_root()), "hubs": hubs_section(data["path"], embedder, cache)},
             "torch": torch_section(torch_probe)}
 
 
@@ -131,22 +131,25 @@ def embedder_section(name: str | None) -> dict[str, Any]:
     return out
 
 
-def hubs_section(root: str, embedder: str | None, cache: Path | None) -> dict[str, Any]:
-    """Per hub: fresh / stale / missing, each piece's state, and what preparing it costs."""
+def hubs_section(root: str | None, embedder: str | None, cache: Path | None) -> dict[str, Any]:
+    """Per hub (the APIBench ones where their data is found, and every registered one): fresh / stale / missing,
+    each piece's state, and what preparing it costs."""
     from gorilla.data import HUBS, ApiBenchPaths
+    from gorilla.data.registry import apibench_hub, read_registry
     from gorilla.retrieval.status import hub_pieces, hub_state
 
     hubs = {}
-    for hub in HUBS:
-        pieces = hub_pieces(ApiBenchPaths(Path(root)), hub, embedder, cache)
+    own = list(read_registry().values())
+    for hub in ([apibench_hub(h, ApiBenchPaths(Path(root))) for h in HUBS] if root else []) + own:
+        pieces = hub_pieces(hub, embedder, cache)
         if not pieces:
-            hubs[hub] = {"state": "no database", "fix": f"{ApiBenchPaths(Path(root)).api_db(hub)} is missing"}
+            hubs[hub.name] = {"state": "no database", "fix": f"{hub.api_db} is missing"}
             continue
         state = hub_state(pieces)
-        hubs[hub] = {"state": state, "pieces": [{"name": p.name, "state": p.state, "reason": p.reason,
-                                                 "folder": str(p.folder)} for p in pieces]}
+        hubs[hub.name] = {"state": state, "pieces": [{"name": p.name, "state": p.state, "reason": p.reason,
+                                                      "folder": str(p.folder)} for p in pieces]}
         if state != "fresh":
-            hubs[hub]["fix"] = BUILD_HINT
+            hubs[hub.name]["fix"] = BUILD_HINT
     return hubs
 
 
@@ -202,7 +205,7 @@ def print_report(r: dict[str, Any]) -> None:
     line("embedder", f"{e['name']} ({e['path']})" if "path" in e else f"{e['name']}: {e['fix']}")
     if "finetuned" in e:
         line("", f"fine-tuned one at {e['finetuned']}")
-    line("indexes", r["indexes"]["path"] if r["data"]["path"] else "unknown until the data is found")
+    line("indexes", r["indexes"]["path"] if r["data"]["path"] or r["indexes"]["hubs"] else "unknown until the data is found")
     for hub, h in r["indexes"]["hubs"].items():
         line("", f"  {hub:<14} {h['state']:<11} {_hub_detail(h)}")
     t = r["torch"]

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gorilla.cli.app import (
+    ApiDbOpt,
     DataDirOpt,
     HubOrAllOpt,
-    OneHubOpt,
+    MaybeHubOpt,
     PipelineOptions,
     app,
     pipeline_options,
@@ -33,6 +34,7 @@ def query(
     pipeline: PipelineOptions,
     fmt: FormatOpt = "text",
     data_dir: DataDirOpt = None,
+    api_db: ApiDbOpt = None,
 ) -> None:
     """One real API call for what you want, with provider, explanation and the document it came from.
 
@@ -45,7 +47,7 @@ def query(
         raise GorillaError(f"--format: expected text or json, got {fmt!r}")
     if not text.strip():
         raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
-    answer = Gorilla(pipeline.config(hub, data_dir)).ask(text)
+    answer = Gorilla(pipeline.config(hub, data_dir, api_db)).ask(text)
     if fmt == "json":
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return
@@ -72,7 +74,7 @@ def _panel(answer: Answer, hub: str) -> None:
 @pipeline_options()
 def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Responses JSONL to write (appended to and resumed).")],
-    hub: OneHubOpt,
+    hub: MaybeHubOpt = None,
     *,
     questions: Annotated[Path | None, typer.Option(help="Upstream questions JSONL (question_id, text).")] = None,
     split: Annotated[str | None, typer.Option(help="eval: the hub's eval split (question_id = line number).")] = None,
@@ -80,6 +82,7 @@ def generate(
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
     data_dir: DataDirOpt = None,
+    api_db: ApiDbOpt = None,
 ) -> None:
     """Answer a questions file or a hub's eval split, writing the upstream response schema for `gorilla eval score`.
 
@@ -87,19 +90,19 @@ def generate(
 
     Example: gorilla generate --hub torchhub --split eval --out out/th.jsonl && gorilla eval score out/th.jsonl --hub torchhub
     """
+    from gorilla.cli.app import one_hub
     from gorilla.errors import GorillaError
     from gorilla.pipeline import Gorilla, eval_questions, generate_file, read_questions
 
+    target = one_hub(hub, api_db, data_dir)  # one hub: its questions, its answers
     if (questions is None) == (split is None):
         raise GorillaError("give exactly one of --questions FILE or --split eval")
     if split is not None and split != "eval":
         raise GorillaError(f"--split: only 'eval' is available, got {split!r}")
     if limit is not None and limit < 1:
         raise GorillaError(f"--limit must be at least 1, got {limit}")
-    qs = read_questions(questions) if questions else eval_questions(hub, str(data_dir) if data_dir else None)
-    gorilla = Gorilla(pipeline.config(hub, data_dir))
-    if gorilla.config.hub == "all":
-        raise GorillaError("--hub: generate answers one hub's questions; pick torchhub, tensorflowhub or huggingface")
+    qs = read_questions(questions) if questions else eval_questions(target)
+    gorilla = Gorilla(pipeline.config(target.name if hub else "all", data_dir, api_db))
     bar, progress = progress_bar("generate", "q/s")
     try:
         stats = generate_file(gorilla, qs, out, batch_size=batch_size, limit=limit, progress=progress)

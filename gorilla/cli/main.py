@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gorilla.cli import apibench, data, doctor, generation, retrieval, scoring, serve, training  # noqa: F401  (each module registers its commands)
+from gorilla.cli import apibench, data, doctor, generation, hubs, retrieval, scoring, serve, training  # noqa: F401  (each module registers its commands)
 from gorilla.cli.app import app
 from gorilla.errors import GorillaError
 

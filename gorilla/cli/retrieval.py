@@ -9,9 +9,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gorilla.cli.app import DataDirOpt, HubOrAllOpt, OneHubOpt, app, eval_app, index_app, option, option_set
+from gorilla.cli.app import (
+    ApiDbOpt,
+    DataDirOpt,
+    HubOrAllOpt,
+    MaybeHubOpt,
+    app,
+    eval_app,
+    index_app,
+    one_hub,
+    option,
+    option_set,
+)
 
 if TYPE_CHECKING:
+    from gorilla.data import Hub
     from gorilla.retrieval import Hit, Retriever
 
 RetrieverOpt = Annotated[str, typer.Option("--retriever", "-r", help="bm25, dense, hybrid, examples, fusion, "
@@ -44,7 +56,7 @@ class IndexOptions:
     tasks: str | None
     cache: Path | None
 
-    def retriever(self, name: str, hub: str, data_dir: Path | None, **extra: Any) -> Retriever:
+    def retriever(self, name: str, hub: str | Hub, data_dir: Path | None, **extra: Any) -> Retriever:
         """`get_retriever` with these options (`extra`: e.g. on_stale)."""
         from gorilla.retrieval import get_retriever
 
@@ -58,11 +70,11 @@ index_options = option_set("index", [
 ], IndexOptions)
 
 
-def _hubs(hub: str) -> list[str]:
-    """The hubs `--hub` names (all: the three); an unknown name is a one-line error."""
-    from gorilla.data import HUBS, normalize_hub
+def _hubs(hub: str, data_dir: Path | None) -> list[Hub]:
+    """The hubs `--hub` names (all: the APIBench hubs and every registered one); an unknown name is one line."""
+    from gorilla.data import all_hubs, get_hub
 
-    return list(HUBS) if hub == "all" else [normalize_hub(hub)]
+    return all_hubs(data_dir) if hub.strip().lower() == "all" else [get_hub(hub, data_dir)]
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
@@ -77,7 +89,7 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
 @index_options
 def retrieve(
     query: Annotated[str, typer.Argument(help="What you want to do, in words.")],
-    hub: OneHubOpt,
+    hub: MaybeHubOpt = None,
     *,
     k: Annotated[int, typer.Option("-k", help="How many distinct API calls to show.")] = 5,
     retriever: RetrieverOpt = "best",
@@ -85,6 +97,7 @@ def retrieve(
     stale: StaleOpt = "rebuild",
     fmt: FormatOpt = "table",
     data_dir: DataDirOpt = None,
+    api_db: ApiDbOpt = None,
 ) -> None:
     """Rank API entries for a request and show them with scores.
 
@@ -95,7 +108,9 @@ def retrieve(
     _check_format(fmt, ("table", "json"))
     if retriever == "oracle":
         raise GorillaError("the oracle retriever needs a gold entry; use it through `gorilla eval retrieval`")
-    r = index.retriever(retriever, hub, data_dir, on_stale=stale)
+    target = one_hub(hub, api_db, data_dir)
+    r = index.retriever(retriever, target, data_dir, on_stale=stale)
+    hub = target.name
     hits = r.search(query, k)
     if fmt == "json":
         print(json.dumps([{"rank": i + 1, "index": h.index, "score": round(h.score, 6), "domain": h.entry.domain,
@@ -137,10 +152,10 @@ def build(
 
     from gorilla.retrieval.index import default_index_root
 
-    for h in _hubs(hub):
+    for h in _hubs(hub, data_dir):
         t0 = time.perf_counter()
         r = index.retriever(retriever, h, data_dir)
-        print(f"{h}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {index.cache or default_index_root()}")
+        print(f"{h.name}: {r.name} ready in {time.perf_counter() - t0:.1f}s under {index.cache or default_index_root()}")
 
 
 @eval_app.command("retrieval")
@@ -166,7 +181,7 @@ def eval_retrieval(
 
     _check_format(fmt, ("table", "json", "markdown"))
     names = list(RETRIEVERS) if retriever == ["all"] else (retriever or ["best"])
-    rows = _eval_rows(_hubs(hub), names, split, index, upstream, data_dir)
+    rows = _eval_rows(_hubs(hub, data_dir), names, split, index, upstream, data_dir)
     if fmt == "json":
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     elif fmt == "markdown":
@@ -177,37 +192,40 @@ def eval_retrieval(
         Console().print(markdown_table(rows), markup=False, highlight=False)
 
 
-def _eval_rows(hubs: list[str], names: list[str], split: str, index: IndexOptions, upstream: bool,
+def _eval_rows(hubs: list[Hub], names: list[str], split: str, index: IndexOptions, upstream: bool,
                data_dir: Path | None) -> list[dict[str, Any]]:
     """One benchmark row per (hub, retriever); with several retrievers, one that cannot be built on a hub (e.g.
-    examples where there are no train files) is skipped with a note rather than ending the whole run."""
+    examples where there are no train files) is skipped with a note rather than ending the whole run. Hubs without
+    an eval split are skipped with a note under --hub all."""
     import sys
 
     from gorilla.data import ApiBenchPaths
     from gorilla.errors import GorillaError
     from gorilla.retrieval.benchmark import eval_queries, evaluate, upstream_domain_at1
 
-    paths = ApiBenchPaths.resolve(data_dir)
     rows = []
     for h in hubs:
-        if upstream:
-            rows += [upstream_domain_at1(paths, h, kind) for kind in ("bm25", "gpt_index")]
-        pairs = eval_queries(paths, h, split)
+        if h.eval is None and len(hubs) > 1:
+            print(f"skip {h.name}: no eval split", file=sys.stderr)
+            continue
+        if upstream and h.predefined:  # upstream's question files exist for APIBench's hubs only
+            rows += [upstream_domain_at1(ApiBenchPaths.resolve(data_dir), h.name, kind) for kind in ("bm25", "gpt_index")]
+        pairs = eval_queries(h, split)
         for name in names:
             try:
                 r = index.retriever(name, h, data_dir)
             except GorillaError as e:
                 if len(names) == 1:
                     raise
-                print(f"skip {name} on {h}: {e}", file=sys.stderr)
+                print(f"skip {name} on {h.name}: {e}", file=sys.stderr)
                 continue
-            rows.append(evaluate(r, pairs, h) | {"split": split})
+            rows.append(evaluate(r, pairs, h.name) | {"split": split})
     return rows
 
 
 @index_app.command("finetune")
 def finetune_cmd(
-    hub: Annotated[str, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or all (pooled).")] = "all",
+    hub: Annotated[str, typer.Option("--hub", help="A hub (gorilla hub list), or all (pooled).")] = "all",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the fine-tuned model (default: "
                                              "<cache>/embedders/minilm-apibench; use it with --embedder).",
                                              show_default=False)] = None,
@@ -242,19 +260,18 @@ def finetune_cmd(
 def _finetune_sources(hub: str, train_files: list[Path], data_dir: Path | None) -> list[tuple[Any, list[Any]]]:
     """(corpus, solved examples) per hub that has any: its default train files plus `train_files`, which belong
     to one hub's database and so need a single --hub."""
-    from gorilla.data import ApiBenchPaths, load_examples
+    from gorilla.data import load_examples
     from gorilla.errors import GorillaError
-    from gorilla.retrieval import Corpus, default_train_files
+    from gorilla.retrieval import Corpus
 
-    hubs = _hubs(hub)
+    hubs = _hubs(hub, data_dir)
     if train_files and len(hubs) > 1:
         raise GorillaError("--train-file needs one --hub: its calls belong to one database")
-    paths = ApiBenchPaths.resolve(data_dir)
     sources = []
     for h in hubs:
-        files = default_train_files(paths, h) + list(train_files)
+        files = h.example_files + list(train_files)
         if files:
-            sources.append((Corpus.load(h, paths.api_db(h)), [ex for f in files for ex in load_examples(f)]))
+            sources.append((Corpus.load(h.name, h.api_db), [ex for f in files for ex in load_examples(f)]))
     if not sources:
         raise GorillaError(f"no train pairs for {hub}: pass --train-file (e.g. self-instruct output)")
     return sources

@@ -28,7 +28,8 @@ class Format(StrEnum):
 
 
 Responses = Annotated[list[Path], typer.Argument(help="Response JSONL files (question_id, text per line).", show_default=False)]
-HubOpt = Annotated[str | None, typer.Option("--hub", help="torchhub, tensorflowhub or huggingface (default: from each file name).")]
+HubOpt = Annotated[str | None, typer.Option("--hub", help="torchhub, tensorflowhub, huggingface, or a hub you added "
+                                                           "(default: the APIBench hub each file name names).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store compat match results in the user cache.")]
 
 
@@ -43,11 +44,16 @@ def _scorer(data_dir: Path | None, no_cache: bool) -> Scorer:
 def score(
     responses: Responses,
     hub: HubOpt = None,
-    mode: Annotated[Mode, typer.Option(help="compat: the reference scorer's rules exactly; strict: argument-exact.")] = Mode.compat,
+    mode: Annotated[Mode | None, typer.Option(help="compat: the reference scorer's rules exactly (APIBench's hubs "
+                                                   "only; their default); strict: argument-exact (any hub; the "
+                                                   "default for the others).", show_default=False)] = None,
     format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
     verdicts: Annotated[Path | None, typer.Option(help="Write one JSON verdict per response (one input file only).")] = None,
     data_dir: DataDirOpt = None,
     no_cache: NoCache = False,
+    api_db: Annotated[Path | None, typer.Option("--api-db", help="Score against this API database (strict mode; its "
+                                                "eval split is the eval.json beside it) instead of --hub.",
+                                                show_default=False)] = None,
 ) -> None:
     """Accuracy and hallucination of response files by AST subtree matching.
 
@@ -55,12 +61,19 @@ def score(
 
     Strict, as JSON: gorilla eval score --mode strict --format json out/answers.jsonl --hub torchhub
     """
+    from gorilla.data import adhoc_hub
     from gorilla.data.jsonl import write_jsonl
     from gorilla.scoring.score import verdict_rows
 
     if verdicts:
         _check_verdicts(verdicts, responses)
-    results = _scorer(data_dir, no_cache).score_files(responses, hub, mode.value, workers=os.cpu_count() or 1)
+    if hub is not None and api_db is not None:
+        raise GorillaError("give --hub or --api-db, not both")
+    scorer = _scorer(data_dir, no_cache)
+    target = adhoc_hub(api_db) if api_db is not None else hub
+    if mode is None:  # compat where the reference scorer applies (APIBench's hubs), strict elsewhere
+        mode = Mode.compat if target is None or scorer.hub(target).predefined else Mode.strict
+    results = scorer.score_files(responses, target, mode.value, workers=os.cpu_count() or 1)
     if verdicts:
         try:
             write_jsonl(verdicts, verdict_rows(results[0]))

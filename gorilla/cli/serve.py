@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gorilla.cli.app import (
+    ApiDbOpt,
     DataDirOpt,
     HubOrAllOpt,
     PipelineOptions,
@@ -90,6 +91,7 @@ def serve(
     pipeline: PipelineOptions,
     limits: ServeLimits,
     data_dir: DataDirOpt = None,
+    api_db: ApiDbOpt = None,
 ) -> None:
     """Serve Gorilla as an OpenAI-compatible API: /v1/models, /v1/chat/completions (streaming),
     /v1/completions, /health. The last user message is the query; the reply is one API call.
@@ -108,7 +110,7 @@ def serve(
     if not 0 <= port <= 65535:  # checked before the model loads; asyncio's bind() would raise OverflowError
         raise GorillaError(f"--port must be 0-65535 (0: any free port), got {port}")
     config = limits.config(api_key or os.environ.get("GORILLA_SERVE_API_KEY") or None, pipeline.max_new_tokens)
-    answer = PipelineAnswerer(Gorilla(pipeline.config(hub, data_dir)))  # loads model and indexes before binding
+    answer = PipelineAnswerer(Gorilla(pipeline.config(hub, data_dir, api_db)))  # loads model and indexes before binding
     if host not in LOOPBACK and config.api_key is None:
         typer.echo(f"gorilla: warning: serving on {host} without --api-key: anyone who can reach it can use it", err=True)
     uvicorn.run(create_app(answer, config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

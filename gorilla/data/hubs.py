@@ -1,10 +1,8 @@
-"""The three APIBench hubs and the file names upstream gives them."""
+"""The three APIBench hubs (the predefined ones: gorilla.data.registry) and the file names upstream gives them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from gorilla.errors import GorillaError
 
 HUBS: tuple[str, ...] = ("torchhub", "tensorflowhub", "huggingface")
 
@@ -18,18 +16,10 @@ ALIASES = {"th": "torchhub", "torch": "torchhub", "tf": "tensorflowhub", "tfhub"
 
 
 def resolve_alias(name: str) -> str:
-    """The name lower-cased, an alias (`tf`, `hf`, `th`) replaced by its hub; not checked, so that the
-    builder, which knows one source more than HUBS (`apizoo`), reads the same table."""
+    """The name lower-cased, an alias (`tf`, `hf`, `th`) replaced by its hub; not checked here: `get_hub` checks
+    names against the registry too, and the builder knows one source more than HUBS (`apizoo`)."""
     key = name.strip().lower()
     return ALIASES.get(key, key)
-
-
-def normalize_hub(name: str) -> str:
-    """Accept the canonical names and a few obvious aliases (`tf`, `hf`, `torch`)."""
-    hub = resolve_alias(name)
-    if hub not in HUBS:
-        raise GorillaError(f"unknown hub {name!r}: expected one of {', '.join(HUBS)}")
-    return hub
 
 
 def hub_from_filename(path: str | Path) -> str | None:

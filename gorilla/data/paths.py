@@ -15,6 +15,9 @@ DEV_DATA = REPO_ROOT.parent / "shared" / "apibench"
 QUESTION_KINDS = ("0_shot", "bm25", "gpt_index", "oracle")
 
 
+TASKS_DIR = RESOURCES / "tasks"  # the task glossaries shipped for APIBench hubs (gorilla.retrieval.tasks)
+
+
 def instructions_file(hub: str) -> Path:
     """The per-API requests shipped for `hub` (gorilla/resources/instructions/CARD.md); may not exist."""
     return RESOURCES / "instructions" / f"{hub}.jsonl.gz"
@@ -26,6 +29,20 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "gorilla"
+
+
+def config_dir() -> Path:
+    """Per-user settings: the hub registry (hubs.toml) and the hubs `gorilla hub add` builds. `GORILLA_CONFIG`
+    overrides; else platformdirs' user config folder where platformdirs is installed (it knows macOS and Windows),
+    else $XDG_CONFIG_HOME or ~/.config, each + /gorilla."""
+    if env := os.environ.get("GORILLA_CONFIG"):
+        return Path(env).expanduser()
+    try:
+        import platformdirs
+    except ImportError:
+        base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        return Path(base) / "gorilla"
+    return Path(platformdirs.user_config_dir("gorilla", appauthor=False))
 
 
 def resolve_data_dir(flag: str | Path | None = None) -> Path:

@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gorilla.data import ApiBenchPaths, normalize_hub
-from gorilla.data.paths import instructions_file
+from gorilla.data import Hub, get_hub
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Corpus, Hit, Retriever, normalize_call
 
@@ -27,40 +26,72 @@ if TYPE_CHECKING:
     from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.examples import ExampleRetriever
 
-# The default: the best measured design on the dev halves of all three hubs (eval/results/retrieval.md).
+# The default where the domain vote has something to go on (best_for): the best measured design on the dev halves
+# of all three hubs (eval/results/retrieval.md); elsewhere dense alone (docs/hubs.md).
 BEST = "fusion"
+PLAIN = "dense"
+# From this many entries on, the default is LARGE_BEST: fusion embeds every entry in four texts and trains a task
+# head on them, several times hybrid's one text per entry (measured at 10k operations: eval/results/scale.md), for
+# a domain vote that a catalogue of one's own seldom feeds (no solved requests, no task glossary).
+LARGE_HUB = 10_000
+LARGE_BEST = "hybrid"
 
-__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "default_train_files",
-           "normalize_call"]
+__all__ = ["Hit", "Retriever", "Corpus", "RETRIEVERS", "RetrieverSettings", "get_retriever", "best_for",
+           "hub_settings", "normalize_call", "LARGE_HUB"]
 
 
-def default_train_files(paths: ApiBenchPaths, hub: str) -> list[Path]:
-    """The hub's upstream train split if it has one (only torchhub does) and the instructions we ship for it
-    (gorilla/resources/instructions/<hub>.jsonl.gz: Hugging Face and TF Hub; their card says how they were made)."""
-    return [p for p in [paths.train(hub), instructions_file(hub)] if p.exists()]
-
-
-def get_retriever(name: str | None, hub: str, *, data_dir: str | Path | None = None, embedder: str | None = None,
-                  train_files: Sequence[Path] = (), cache: Path | None = None, doc_fields: str | None = None,
-                  on_stale: str = "rebuild", corpus: Corpus | None = None,
+def get_retriever(name: str | None, hub: str | Hub, *, data_dir: str | Path | None = None,
+                  embedder: str | None = None, train_files: Sequence[Path] = (), cache: Path | None = None,
+                  doc_fields: str | None = None, on_stale: str = "rebuild", corpus: Corpus | None = None,
                   tasks: str | Path | None = None, head: bool = True) -> Retriever:
-    """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub`.
+    """Build (or load from `cache`, default `<cache_dir>/indexes`) the named retriever for `hub` (a name that
+    `gorilla.data.get_hub` resolves, from `data_dir` for the APIBench hubs, or a Hub).
 
-    name: one of RETRIEVERS, or "best"/None for the measured default; an unknown name fails before anything loads.
-    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone; default:
-    the hub's API database (from `data_dir`), whose example memory also holds default_train_files.
+    name: one of RETRIEVERS, or "best"/None for the default (best_for); an unknown name fails before anything loads.
+    corpus: an already-loaded database (tests use a fixture DB) whose examples are `train_files` alone and which has
+    no glossary unless `tasks` names one; default: the hub's API database, whose example memory also holds the hub's
+    solved requests (Hub.example_files) and whose vote hears its glossary.
     The other keywords are RetrieverSettings' fields: embedder, train_files, cache, doc_fields, on_stale, tasks, head.
     The oracle needs the gold entry: `r.search(query, k, gold=entry)`.
     """
-    build = _builder(name)
-    hub = normalize_hub(hub)
+    _builder(name)
     settings = RetrieverSettings(train_files=tuple(Path(f) for f in train_files), embedder=embedder, cache=cache,
                                  on_stale=on_stale, doc_fields=doc_fields, tasks=tasks, head=head)
     if corpus is None:
-        paths = ApiBenchPaths.resolve(data_dir)
-        corpus = Corpus.load(hub, paths.api_db(hub))
-        settings = replace(settings, train_files=(*default_train_files(paths, hub), *settings.train_files))
-    return build(corpus, settings)
+        hub = get_hub(hub, data_dir)
+        corpus, settings = Corpus.load(hub.name, hub.api_db), hub_settings(hub, settings)
+    return _builder(name, corpus, settings)(corpus, settings)
+
+
+def hub_settings(hub: Hub, settings: RetrieverSettings) -> RetrieverSettings:
+    """`settings` with the hub's own solved requests first in the example memory and its glossary as the default."""
+    return replace(settings, train_files=(*hub.example_files, *settings.train_files),
+                   tasks=hub.glossary if settings.tasks is None else settings.tasks)
+
+
+def best_for(corpus: Corpus, s: RetrieverSettings | None = None) -> str:
+    """What "best" builds for this corpus (with settings `s`), from its data (never its name): LARGE_BEST from
+    LARGE_HUB entries on; below, fusion where the domain vote has something to choose and something to go on,
+    else dense.
+
+    Something to choose: two domains or more. Something to go on: domains that group the calls (at most half as
+    many domains as distinct calls: the vote then hears several docs per domain), or solved requests or a task
+    glossary of the hub's own. The APIBench hubs have both (7 domains for 94 calls, 14 / 77, 40 / 895). A hub of
+    one's own may have one domain, or one per API (an OpenAPI tag per operation), and no requests yet: its vote
+    would be a nearest-neighbour search over four doc texts, with a head of one class per API, so it gets dense.
+    Measured on the API Zoo hub (4,101 APIs, 136 domains, no requests; 60 hand-written requests,
+    eval/ownapi/, docs/hubs.md): fusion found the API first for 36, dense 32, hybrid 32 (fusion vs dense: 6
+    won, 2 lost), for three times the build (dense 237 s; fusion's three more indexes and head 514 s more, on two
+    busy cores)."""
+    from gorilla.retrieval.tasks import glossary_path
+
+    if len(corpus.entries) >= LARGE_HUB:
+        return LARGE_BEST
+    s = s or RetrieverSettings()
+    domains = len({e.domain for e in corpus.entries})
+    learns = bool(s.train_files) or glossary_path(s.tasks) is not None
+    grouped = 2 * domains <= len(corpus.call_to_group)
+    return BEST if domains >= 2 and (grouped or learns) else PLAIN
 
 
 @dataclass(frozen=True)
@@ -72,7 +103,8 @@ class RetrieverSettings:
     train_files: solved examples for the example memory. cache: where indexes live.
     on_stale: "rebuild" or "error" when an index no longer matches its sources.
     doc_fields: the entry text the dense part embeds (docs.DOC_PRESETS); for "bm25" alone, the text it indexes.
-    tasks: a task glossary for fusion's domain vote (tasks.py); default the hub's own, if it has one; "none": off.
+    tasks: a task glossary file for fusion's domain vote (tasks.py); None or "none": none (get_retriever puts the
+    hub's own here, if it has one).
     head: mix the task head (taskhead.py) into fusion's domain vote.
     """
 
@@ -112,13 +144,15 @@ class RetrieverSettings:
 Builder = Callable[[Corpus, RetrieverSettings], Retriever]
 
 
-def _builder(name: str | None) -> Builder:
-    """The builder for `name` ("best" or None: BEST), so a typo fails before any database or index loads."""
+def _builder(name: str | None, corpus: Corpus | None = None, s: RetrieverSettings | None = None) -> Builder:
+    """The builder for `name` ("best" or None: best_for, once the corpus is known), so a typo fails before any
+    database or index loads."""
     key = (name or "best").lower()
-    key = BEST if key == "best" else key
-    if key not in BUILDERS:
+    if key == "best" and corpus is not None and s is not None:
+        key = best_for(corpus, s)
+    if key not in BUILDERS and key != "best":
         raise GorillaError(f"unknown retriever {key!r}: expected one of {', '.join(RETRIEVERS)} or best")
-    return BUILDERS[key]
+    return BUILDERS.get(key, BUILDERS[BEST])
 
 
 def _bm25(corpus: Corpus, s: RetrieverSettings) -> Retriever:
@@ -180,7 +214,7 @@ def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
     views: list[Retriever] = [s.dense(corpus, f) for f in vote_views(s.dense_fields)]
-    if glossary := glossary_path(corpus.hub, s.tasks):
+    if glossary := glossary_path(s.tasks):
         views.append(TaskView(corpus, glossary, s.embedder, s.cache, s.on_stale))
     vote = DomainVoteRetriever(corpus, dense, memory, views=views)
     if s.head:

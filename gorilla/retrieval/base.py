@@ -75,20 +75,36 @@ def check_query(query: str) -> str:
     return query[:MAX_QUERY_CHARS]
 
 
+def best_first(scores: np.ndarray, m: int | None = None) -> np.ndarray:
+    """Positions of the finite scores, highest first, ties in position order: a stable sort of -scores without
+    the -inf tail. With `m`, only a prefix of at least m of them (every tie of the m-th included), picked by a
+    partial selection first: on a 100k-entry hub a full sort per query is milliseconds."""
+    idx = np.flatnonzero(np.isfinite(scores))
+    if m is not None and m < len(idx):
+        kth = np.partition(scores[idx], len(idx) - m)[len(idx) - m]  # the m-th highest
+        idx = idx[scores[idx] >= kth]
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
 def top_hits(corpus: Corpus, scores: np.ndarray, k: int) -> list[Hit]:
     """The k best distinct calls; entries scored -inf are not candidates."""
     if k < 1:
         raise GorillaError(f"k must be at least 1, got {k}")
-    hits: list[Hit] = []
-    seen: set[int] = set()
-    for i in np.argsort(-scores, kind="stable"):
-        if not np.isfinite(scores[i]) or len(hits) == k:
-            break
-        g = int(corpus.groups[i])
-        if g not in seen:
-            seen.add(g)
-            hits.append(Hit(int(i), float(scores[i]), corpus.entries[i]))
-    return hits
+    depth = 8 * k  # entries looked at; deeper only when many of them share calls
+    while True:
+        order = best_first(scores, depth)
+        hits: list[Hit] = []
+        seen: set[int] = set()
+        for i in order:
+            g = int(corpus.groups[i])
+            if g not in seen:
+                seen.add(g)
+                hits.append(Hit(int(i), float(scores[i]), corpus.entries[i]))
+                if len(hits) == k:
+                    return hits
+        if len(order) < depth:  # every candidate seen
+            return hits
+        depth *= 8
 
 
 class Retriever:

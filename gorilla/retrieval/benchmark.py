@@ -1,4 +1,5 @@
-"""Retrieval benchmark on APIBench eval splits: recall@k and MRR on api_call, domain@1, latency.
+"""Retrieval benchmark on a hub's eval split (APIBench's, or one `gorilla apibench build` made): recall@k and MRR
+on api_call, domain@1, latency.
 
 Queries are the eval records' instructions, gold is each record's `api_data`. Recall compares
 normalised api_call text (many entries share a call). `split` picks the dev half (even
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gorilla.data import ApiBenchPaths, EvalPair, load_eval, load_questions
+from gorilla.data import ApiBenchPaths, EvalPair, Hub, load_eval, load_questions
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import Retriever, normalize_call
 
@@ -21,10 +22,12 @@ KS = (1, 5, 10)
 SPLITS = ("all", "dev", "test")
 
 
-def eval_queries(paths: ApiBenchPaths, hub: str, split: str = "all") -> list[EvalPair]:
-    pairs = load_eval(paths.eval(hub))
+def eval_queries(hub: Hub, split: str = "all") -> list[EvalPair]:
     if split not in SPLITS:
         raise GorillaError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    if hub.eval is None:
+        raise GorillaError(f"hub {hub.name!r} has no eval split (make one: gorilla apibench build --hub {hub.name})")
+    pairs = load_eval(hub.eval)
     return pairs if split == "all" else pairs[split == "test"::2]
 
 

@@ -170,8 +170,15 @@ class Embedder:
         """Vector width, which an index must match."""
         return self.encoder.dim
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Unit vectors, float32, one row per text; batches sorted by length so padding stays short."""
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, bf16: bool = False) -> np.ndarray:
+        """Unit vectors, float32, one row per text; batches sorted by length so padding stays short.
+
+        bf16: run the matrix products in bfloat16 (torch.autocast) where the CPU does them natively (AMX,
+        AVX512-BF16): 2.8-2.9x the texts per second on such a CPU for vectors within 3e-5 cosine of float32's
+        (eval/results/scale.md); without them the products stay float32 (bf16 would be emulated)."""
+        import contextlib
+
+        import torch
         from rich.console import Console
         from rich.progress import track
 
@@ -180,9 +187,11 @@ class Embedder:
         starts = range(0, len(texts), batch_size)
         bar = track(starts, description="embedding", disable=not progress, transient=True,
                     console=Console(stderr=True))  # on stderr: stdout may be an answer a script reads
-        for start in bar:
-            rows = order[start: start + batch_size]
-            out[rows] = self.encoder([texts[i] for i in rows]).numpy()
+        fast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 and native_bf16() else contextlib.nullcontext()
+        with fast:
+            for start in bar:
+                rows = order[start: start + batch_size]
+                out[rows] = self.encoder([texts[i] for i in rows]).float().numpy()
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -190,6 +199,14 @@ class Embedder:
         if self._last is None or self._last[0] != text:
             self._last = (text, np.ascontiguousarray(self.encoder([text]).numpy(), dtype=np.float32))
         return self._last[1]
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 products in hardware (AMX tiles or AVX512-BF16), as torch sees it."""
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu's own checks (torch >= 2.3)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 @functools.lru_cache(maxsize=4)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gorilla.retrieval.base import Corpus, Retriever
+from gorilla.retrieval.base import Corpus, Retriever, best_first
 
 RRF_K = 60  # the constant from Cormack et al. (2009); not tuned here
 
@@ -15,10 +15,9 @@ def call_ranks(corpus: Corpus, scores: np.ndarray) -> np.ndarray:
     """Per entry, the 0-based rank of its call among distinct calls (inf where the call is not a candidate)."""
     best = np.full(len(corpus.call_to_group), -np.inf)
     np.maximum.at(best, corpus.groups, scores)
-    order = np.argsort(-best, kind="stable")
-    rank = np.empty(len(best))
-    rank[order] = np.arange(len(best))
-    rank[~np.isfinite(best)] = np.inf
+    order = best_first(best)
+    rank = np.full(len(best), np.inf)
+    rank[order] = np.arange(len(order))
     return rank[corpus.groups]
 
 
@@ -38,7 +37,6 @@ class HybridRetriever(Retriever):
         for part, weight in self.parts:
             s = part.scores(query)
             fused += weight / (self.rrf_k + 1 + call_ranks(self.corpus, s))
-            entry_rank = np.empty(len(s))
-            entry_rank[np.argsort(-s, kind="stable")] = np.arange(len(s))
-            tie += np.where(np.isfinite(s), weight / (self.rrf_k + 1 + entry_rank), 0.0)
+            order = best_first(s)
+            tie[order] += weight / (self.rrf_k + 1 + np.arange(len(order)))
         return np.where(fused > 0, fused + 1e-6 * tie, -np.inf)

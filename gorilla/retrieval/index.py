@@ -1,7 +1,8 @@
 """Persisted FAISS indexes: a folder per (hub, kind, embedder, doc text) with a manifest that proves freshness.
 
 The manifest records the source files' SHA-256, the embedder's name and file fingerprint, the
-dimension, the count, a format version and the SHA-256 of index.faiss itself. On load every field
+dimension, the count, the index type and its parameters (`index_params`: exact up to APPROX_MIN
+vectors, HNSW past it), a format version and the SHA-256 of index.faiss itself. On load every field
 must match and the file must hash to what the manifest says (an index overwritten in place with
 as many bytes would otherwise be used), else the index is stale: rebuilt (with a warning) or
 refused, never used. Files are written to temporaries and
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +25,28 @@ from gorilla.data import atomic_write
 from gorilla.data.paths import cache_dir
 from gorilla.errors import GorillaError
 from gorilla.retrieval.base import file_sha256
+from gorilla.retrieval.resumable import CHUNKS_DIR
+from gorilla.threads import torch_threads
 
 FORMAT_VERSION = 1
 log = logging.getLogger("gorilla.retrieval")
+
+# From this many vectors on, an index is approximate (HNSW, its texts embedded with bf16 products). Measured on
+# synthetic operations, one core (eval/results/scale.md): at 10k, HNSW kept 99.97% of the exact top 10 and bf16
+# embedded 2.9x the texts per second of float32 (a 10k build took 96 s; float32 alone would embed for ~230 s);
+# exact search scoring every row, as small hubs do, took 1.5 ms at 10k, 7 ms at 20k and 46 ms at 100k.
+# Below 10k there is little to gain for what approximation costs.
+APPROX_MIN = 10_000
+FLAT: dict[str, Any] = {"type": "flat"}
+# HNSW over inner product (vectors are unit length: cosine). M = graph degree, ef_* = beam widths when adding
+# and searching. Chosen on 100k operations (scale.md): recall@10 against the exact index 0.995 at ef_search 256
+# (0.983 at 128) for under a millisecond a query, built in 40-60 s on one core, which embedding dwarfs; IVF
+# kept 0.90 at nprobe 32 of 1264 lists, and M 16 or ef_construction 40 lost 1-2 points.
+# An approximate index already trades exactness for time, so its texts are embedded with bf16 products where
+# the CPU has them (embedder.Embedder.encode: within 3e-5 cosine of float32, ~2.8x faster here).
+HNSW: dict[str, Any] = {"type": "hnsw", "M": 32, "ef_construction": 80, "ef_search": 256, "embed": "bf16"}
+# Manifest fields that older manifests lack, and what they meant then: every index was exact.
+LEGACY = {"index": FLAT}
 
 
 def default_index_root() -> Path:
@@ -61,7 +82,7 @@ def stale_reason(found: dict[str, Any] | None, expected: dict[str, Any]) -> str 
     if "unreadable" in found:
         return f"manifest unreadable ({found['unreadable']})"
     for key, want in expected.items():
-        if found.get(key) != want:
+        if found.get(key, LEGACY.get(key)) != want:
             what = {"sources": "source data changed", "embedder_fingerprint": "embedder files changed",
                     "embedder": "different embedder", "format": "index format changed"}.get(key, f"{key} differs")
             return f"{what} ({key}: index has {found.get(key)!r:.80}, now {want!r:.80})"
@@ -138,11 +159,46 @@ def load_or_build(folder: Path, expected: dict[str, Any], build: Callable[[], An
         write_index(folder, index, {**expected, "dim": index.d})
     except OSError as e:  # read-only cache: still answer, from memory
         log.warning("cannot save index to %s (%s): using it unsaved", folder, e.strerror or e)
+    else:
+        shutil.rmtree(folder / CHUNKS_DIR, ignore_errors=True)  # a resumable build's pieces: the index holds them now
     return index
 
 
+def index_params(count: int) -> dict[str, Any]:
+    """The index type (and parameters) for `count` vectors: exact below APPROX_MIN, HNSW from there on.
+    Builders add it to the manifest's expectation, so changing either makes an index stale."""
+    return dict(FLAT if count < APPROX_MIN else HNSW)
+
+
+def build_index(vectors: Any, params: dict[str, Any]) -> Any:
+    """An inner-product index over `vectors` of the kind `params` (index_params) names.
+
+    HNSW (faiss.IndexHNSWFlat) rather than IVF: no training step, nothing to size to the count (IVF's
+    nlist), and the measured recall was as good at a build time that embedding dwarfs (scale.md)."""
+    import faiss
+
+    if (threads := torch_threads()) is not None:
+        faiss.omp_set_num_threads(threads)  # $GORILLA_THREADS binds FAISS's OpenMP too
+    if params["type"] == "flat":
+        return flat_ip(vectors)
+    if params["type"] != "hnsw":
+        raise GorillaError(f"unknown index type {params['type']!r}")
+    index = faiss.IndexHNSWFlat(vectors.shape[1], params["M"], faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = params["ef_construction"]
+    index.hnsw.efSearch = params["ef_search"]  # saved with the index: a loaded one searches alike
+    index.add(vectors)
+    return index
+
+
+def is_exact(index: Any) -> bool:
+    """True for a flat index, whose search can score every row; an approximate one answers its top k."""
+    import faiss
+
+    return isinstance(index, faiss.IndexFlat)
+
+
 def flat_ip(vectors: Any) -> Any:
-    """Exact inner-product index (vectors are normalised, so this is cosine). ~2k vectors: no need for IVF."""
+    """Exact inner-product index (vectors are normalised, so this is cosine)."""
     import faiss
 
     index = faiss.IndexFlatIP(vectors.shape[1])

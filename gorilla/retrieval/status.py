@@ -1,6 +1,8 @@
-"""What a hub's default retriever (fusion) needs built, and whether each piece is fresh, stale or missing.
+"""What a hub's default retriever ("best": fusion, dense or hybrid, best_for) needs built, and whether each piece is
+fresh, stale or missing.
 
-Read from the manifests and the source files' hashes alone: no torch, no faiss, nothing built or trained,
+Read from the manifests, the database (to see which retriever "best" is) and the source files' hashes alone: no
+torch, no faiss, nothing built or trained,
 so `gorilla doctor` can say in a moment what a first query would have to prepare. The expectations are
 the builders' own (index.expectation, examples.example_sources, taskhead.head_expectation), so this
 report cannot drift from the check a query makes before it uses an index.
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gorilla.data import ApiBenchPaths
-from gorilla.retrieval import default_train_files, head_sources, vote_views
-from gorilla.retrieval.base import file_sha256
+from gorilla.data import Hub
+from gorilla.retrieval import BEST, RetrieverSettings, best_for, head_sources, hub_settings, vote_views
+from gorilla.retrieval.base import Corpus, file_sha256
 from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
 from gorilla.retrieval.embedder import embedder_identity
 from gorilla.retrieval.examples import example_sources, example_variant
@@ -44,24 +46,27 @@ def check(name: str, folder: Path, expected: dict[str, Any]) -> Piece:
     return Piece(name, folder, found is not None, stale_reason(found, expected))
 
 
-def hub_pieces(paths: ApiBenchPaths, hub: str, embedder: str | None = None, cache: Path | None = None) -> list[Piece]:
+def hub_pieces(hub: Hub, embedder: str | None = None, cache: Path | None = None) -> list[Piece]:
     """Every piece `get_retriever("best", hub)` would load or build, in build order; [] without a database."""
-    db = paths.api_db(hub)
-    if not db.is_file():
+    if not hub.api_db.is_file():
         return []
+    corpus = Corpus.load(hub.name, hub.api_db)
+    settings = hub_settings(hub, RetrieverSettings(embedder=embedder, cache=cache))
     identity, fields = embedder_identity(embedder), DEFAULT_DOC_FIELDS
-    db_sources = {db.name: file_sha256(db)}
-    wanted = [(f"docs ({v} text)", "dense", v, db_sources) for v in (fields, *vote_views(fields))]
-    files = default_train_files(paths, hub)
-    examples = example_sources(files, db) if files else None
+    db_sources = {corpus.path.name: corpus.sha256}
+    fusion = best_for(corpus, settings) == BEST
+    wanted = [(f"docs ({v} text)", "dense", v, db_sources) for v in (fields, *(vote_views(fields) if fusion else ()))]
+    examples = example_sources(settings.train_files, corpus.path) if fusion and settings.train_files else None
     if examples:
         wanted.append(("solved requests", "examples", example_variant(examples), examples))
-    if glossary := glossary_path(hub, None):
+    if fusion and (glossary := glossary_path(settings.tasks)):
         wanted.append(("task glossary", "tasks", "tasks", {glossary.name: file_sha256(glossary)}))
-    pieces = [check(name, index_dir(cache, hub, kind, identity[0], variant),
-                    expectation(kind, hub, identity, variant, sources)) for name, kind, variant, sources in wanted]
-    head = head_expectation(hub, identity, head_sources(examples, db_sources, fields))
-    return [*pieces, check("task head", head_dir(cache, hub, identity[0]), head)]
+    pieces = [check(name, index_dir(cache, hub.name, kind, identity[0], variant),
+                    expectation(kind, hub.name, identity, variant, sources)) for name, kind, variant, sources in wanted]
+    if not fusion:
+        return pieces
+    head = head_expectation(hub.name, identity, head_sources(examples, db_sources, fields))
+    return [*pieces, check("task head", head_dir(cache, hub.name, identity[0]), head)]
 
 
 def hub_state(pieces: list[Piece]) -> str:

@@ -6,7 +6,8 @@ wav2vec2 and word error rates. A glossary (`{"<domain>": "Transcribe spoken audi
 (speech-to-text)."}`) puts the task in plain words beside its label, and the domain vote hears it
 once per entry of that domain, like any other doc text (DomainVoteRetriever's views).
 
-Default glossaries live in `gorilla/resources/tasks/<hub>.json`; a hub without one votes without it. Only
+Default glossaries: `gorilla/resources/tasks/<hub>.json` for the APIBench hubs, `gorilla hub add --glossary` for
+one's own (gorilla.data.Hub.glossary); a hub without one votes without it. Only
 Hugging Face ships one (domain@1 0.6345 -> 0.6553, both halves gained); on TF Hub and torchhub a
 glossary did not gain on the dev halves (eval/results/retrieval.md, "Task glossary").
 """
@@ -18,21 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gorilla.data.paths import RESOURCES
+from gorilla.data.paths import TASKS_DIR
 from gorilla.errors import GorillaError, InputError
 from gorilla.retrieval.base import Corpus, Retriever, file_sha256
 from gorilla.retrieval.dense import cosines, embedded_index
 
-TASKS_DIR = RESOURCES / "tasks"
 NO_TASKS = "none"
+__all__ = ["TASKS_DIR", "NO_TASKS", "TaskView", "glossary_path", "read_glossary", "task_text"]
 
 
-def glossary_path(hub: str, tasks: str | Path | None) -> Path | None:
-    """The glossary file to use: `tasks` itself, the hub's default when None (if it has one), none for "none"."""
-    if tasks is None:
-        default = TASKS_DIR / f"{hub}.json"
-        return default if default.exists() else None
-    if str(tasks).lower() == NO_TASKS:
+def glossary_path(tasks: str | Path | None) -> Path | None:
+    """The glossary file `tasks` names; None for None or "none" (a hub's own default comes from its Hub)."""
+    if tasks is None or str(tasks).lower() == NO_TASKS:
         return None
     path = Path(tasks)
     if not path.is_file():

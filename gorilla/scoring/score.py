@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gorilla.data import ApiBenchPaths, load_api_db, load_eval, read_jsonl
-from gorilla.data.hubs import hub_from_filename, normalize_hub
+from gorilla.data import Hub, get_hub, load_api_db, load_eval, read_jsonl
+from gorilla.data.hubs import HUBS, hub_from_filename
 from gorilla.data.paths import cache_dir
 from gorilla.data.records import ApiEntry
 from gorilla.errors import GorillaError, InputError
@@ -67,23 +67,37 @@ class FileScore:
 
 
 class Scorer:
-    """Scores many files; everything that depends only on a hub's data is built once and reused."""
+    """Scores many files; everything that depends only on a hub's data is built once and reused. Hubs resolve
+    through gorilla.data.get_hub (the APIBench ones from `data_dir`); strict mode scores any hub with an eval split,
+    compat mode is the reference scorer's and so APIBench's alone."""
 
-    def __init__(self, data_dir: str | Path | None = None, *, paths: ApiBenchPaths | None = None, cache: bool = True):
-        self.paths = paths or ApiBenchPaths.resolve(data_dir)
+    def __init__(self, data_dir: str | Path | None = None, *, cache: bool = True):
+        self.data_dir = data_dir
         self._cache_dir = cache_dir() / "scoring" if cache else None
+        self._hubs: dict[str, Hub] = {}
         self._db: dict[str, list[ApiEntry]] = {}
         self._gold: dict[str, list[str]] = {}
         self._matchers: dict[tuple[str, str], Any] = {}
 
+    def hub(self, hub: str | Hub) -> Hub:
+        """The hub, resolved once; a Hub (e.g. an ad-hoc one) is remembered under its name."""
+        name = hub.name if isinstance(hub, Hub) else hub
+        if name not in self._hubs:
+            self._hubs[name] = get_hub(hub, self.data_dir)
+        return self._hubs[name]
+
     def database(self, hub: str) -> list[ApiEntry]:
         if hub not in self._db:
-            self._db[hub] = load_api_db(self.paths.api_db(hub))
+            self._db[hub] = load_api_db(self.hub(hub).api_db)
         return self._db[hub]
 
     def gold_domains(self, hub: str) -> list[str]:
         if hub not in self._gold:
-            self._gold[hub] = [p.domain for p in load_eval(self.paths.eval(hub))]
+            split = self.hub(hub).eval
+            if split is None:
+                raise GorillaError(f"hub {hub!r} has no eval split to score against (make one: "
+                                   f"gorilla apibench build --hub {hub})")
+            self._gold[hub] = [p.domain for p in load_eval(split)]
         return self._gold[hub]
 
     def matcher(self, hub: str, mode: str) -> Any:
@@ -93,20 +107,26 @@ class Scorer:
             self._matchers[key] = CompatMatcher(hub, db, self._cache_dir) if mode == "compat" else StrictMatcher(db)
         return self._matchers[key]
 
-    def score_file(self, path: str | Path, hub: str | None = None, mode: str = "compat") -> FileScore:
+    def _file_hub(self, path: str | Path, hub: str | Hub | None, mode: str) -> str:
+        """The hub a responses file is scored against (`hub`, else the APIBench hub its name says); compat mode
+        refuses any other hub in one line."""
+        name = self.hub(hub).name if hub else hub_from_filename(path)
+        if name is None:
+            raise GorillaError(f"{path}: cannot tell the hub from the file name; pass --hub")
+        if mode == "compat" and not self.hub(name).predefined:
+            raise GorillaError(f"compat mode is APIBench's reference scorer, for {', '.join(HUBS)} alone: "
+                               f"score hub {name!r} with --mode strict")
+        return name
+
+    def score_file(self, path: str | Path, hub: str | Hub | None = None, mode: str = "compat") -> FileScore:
         return self.score_files([path], hub, mode)[0]
 
-    def score_files(self, paths: Sequence[str | Path], hub: str | None = None, mode: str = "compat",
+    def score_files(self, paths: Sequence[str | Path], hub: str | Hub | None = None, mode: str = "compat",
                     workers: int = 1) -> list[FileScore]:
         """Score several files; in compat mode, unique candidates across all of them are matched once."""
         if mode not in MODES:
             raise GorillaError(f"unknown mode {mode!r}: expected compat or strict")
-        loaded = []
-        for path in paths:
-            file_hub = normalize_hub(hub) if hub else hub_from_filename(path)
-            if file_hub is None:
-                raise GorillaError(f"{path}: cannot tell the hub from the file name; pass --hub")
-            loaded.append((path, file_hub, list(read_jsonl(path))))
+        loaded = [(path, self._file_hub(path, hub, mode), list(read_jsonl(path))) for path in paths]
         if mode == "compat":
             for h in {h for _, h, _ in loaded}:
                 texts = (o["text"] for _, fh, rows in loaded if fh == h for _, o in rows if isinstance(o.get("text"), str))

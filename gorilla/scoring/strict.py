@@ -15,6 +15,8 @@ Rules (README, "Strict mode"):
   answer parser trims) matches that entry even where it does not parse: it names a real API (shell
   commands); database entries are read like answers (first call of `model(...), tokenizer(...)`,
   a stray trailing `.` dropped);
+- a call with calls chained onto it that match no entry (`X.from_pretrained('m').to(device)`) is read as its
+  first call: the chain is what the caller does with the API, not another API;
 - the response is correct when any entry it matches has the question's gold domain. Entries that
   share a call are one API listed under several tasks; compat's "first entry in file order decides"
   scores even an eval record's own gold call wrong where an earlier entry with that call has another domain.
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 
 from gorilla.calls import normalize_call, parse_bound_call
 from gorilla.data.records import ApiEntry
-from gorilla.prompting import clean_call
+from gorilla.prompting import clean_call, first_call
 
 
 def _verbatim_key(call: str) -> str:
@@ -55,10 +57,17 @@ class StrictMatcher:
     def match(self, api_call: str) -> tuple[list[int], str]:
         """(indices of matching entries in file order, reason when there are none)."""
         if api_call not in self._cache:
-            hits, why = self._match(api_call)
-            verbatim = self._verbatim.get(_verbatim_key(api_call), [])
-            self._cache[api_call] = (sorted(set(hits) | set(verbatim)), "" if verbatim else why)
+            hits, why = self._match_text(api_call)
+            if not hits and (head := first_call(api_call)) != api_call:
+                hits = self._match_text(head)[0]
+            self._cache[api_call] = (hits, "" if hits else why)
         return self._cache[api_call]
+
+    def _match_text(self, api_call: str) -> tuple[list[int], str]:
+        """Entries matched by name and arguments, or verbatim."""
+        hits, why = self._match(api_call)
+        verbatim = self._verbatim.get(_verbatim_key(api_call), [])
+        return sorted(set(hits) | set(verbatim)), "" if verbatim else why
 
     def _match(self, api_call: str) -> tuple[list[int], str]:
         """Entries with the candidate's API name whose every identifying argument it passes, equal."""

@@ -38,4 +38,5 @@ class PipelineAnswerer:
         fields = {"domain": a.domain, "api_call": a.api_call, "api_provider": a.api_provider,
                   "explanation": a.explanation, "code": a.code}
         return Reply(text=format_answer(**fields), fields=fields, retrieved=list(a.retrieved),
-                     problems=list(a.problems), hub=a.hub or None, source=a.source, raw=a.text)
+                     problems=list(a.problems), hub=a.hub or None, source=a.source, api_name=a.api_name or None,
+                     raw=a.text)

@@ -58,6 +58,7 @@ class Reply:
     problems: list[str] = field(default_factory=list)  # what the parser could not recover
     hub: str | None = None
     source: str | None = None  # the retrieved document whose call the answer uses
+    api_name: str | None = None  # that document's api_name
     raw: str = ""  # the model's own text, before parsing
 
 

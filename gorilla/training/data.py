@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.calls import normalize_call
-from gorilla.data import HUBS, ApiBenchPaths, EvalPair, hub_from_filename, load_eval, normalize_hub
-from gorilla.data.hubs import TRAIN_FILES
+from gorilla.data import EvalPair, Hub, all_hubs, get_hub, hub_from_filename, load_eval
+from gorilla.data.hubs import HUBS, TRAIN_FILES, resolve_alias
 from gorilla.errors import GorillaError
 from gorilla.prompting import OUTPUT_TAG, build_prompt, format_answer, parse_answer, render_doc
 
@@ -55,29 +55,38 @@ class Dataset:
 
 
 def train_files(hubs: Sequence[str], files: Sequence[str | Path], data_dir: str | Path | None) -> list[tuple[str, Path]]:
-    """(hub, path) for each train file; refuses missing files and any eval set."""
-    hubs = [normalize_hub(h) for h in hubs]
+    """(hub, path) for each train file: `files`, else each hub's train split; refuses missing files and any eval
+    split a known hub has."""
+    names = [resolve_alias(h) for h in hubs]
+    for h in names:
+        if h not in HUBS:
+            get_hub(h)  # an unknown hub is an error even beside own train files
     try:
-        paths = ApiBenchPaths.resolve(data_dir)
+        known, evals = [get_hub(h, data_dir) for h in names], {h.eval.resolve() for h in all_hubs(data_dir) if h.eval}
     except GorillaError:
         if not files:  # own train files need no APIBench beside them
             raise
-        paths = None
-    chosen = [Path(f) for f in files] if files else [paths.train(h) for h in hubs]
-    evals = {paths.eval(h).resolve() for h in HUBS} if paths else set()
+        known, evals = [], set()
+    chosen = [(None, Path(f)) for f in files] if files else [(h.name, _train_split(h)) for h in known]
     out = []
-    for path in chosen:
+    for hub, path in chosen:
         if not path.is_file():
             raise GorillaError(f"{path}: train file not found")
         if path.resolve() in evals or path.name.endswith("_eval.json"):
             raise GorillaError(f"{path}: is an eval set; training never reads eval sets")
-        hub = hub_from_filename(path) or {v: k for k, v in TRAIN_FILES.items()}.get(path.name)
+        hub = hub or hub_from_filename(path) or {v: k for k, v in TRAIN_FILES.items()}.get(path.name)
         if hub is None:
-            if len(hubs) != 1:
+            if len(names) != 1:
                 raise GorillaError(f"{path}: cannot tell the hub from the file name; pass one --hub")
-            hub = hubs[0]
+            hub = names[0]
         out.append((hub, path))
     return out
+
+
+def _train_split(hub: Hub) -> Path:
+    if hub.train is None:
+        raise GorillaError(f"hub {hub.name!r} has no train split (make one: gorilla apibench build --hub {hub.name})")
+    return hub.train
 
 
 def answer_of(pair: EvalPair, full: bool) -> str:
