@@ -242,3 +242,25 @@ def test_concurrency_limit_bounds_requests_in_flight(scripted):
     prompts = [f"p{i}" for i in range(12)]
     assert backend(srv.url, concurrency=3).generate(prompts) == prompts
     assert state["max"] == 3
+
+
+def test_call_tools_sends_tools_and_reads_tool_calls(scripted):
+    from gorilla.data.functions import FunctionSpec, ToolCall
+    from gorilla.models.base import ToolRequest
+
+    ping = FunctionSpec.from_tool({"name": "ping", "description": "Ping a host.", "parameters": {
+        "type": "dict", "properties": {"host": {"type": "string"}}, "required": ["host"]}})
+    calls = [{"id": "c1", "type": "function", "function": {"name": "ping", "arguments": '{"host": "a.org"}'}},
+             {"id": "c2", "type": "function", "function": {"name": "ping", "arguments": '{"host": "b.org"}'}}]
+    server = scripted((200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None,
+                                                                      "tool_calls": calls}}]}))
+    messages = ({"role": "user", "content": "ping a.org and b.org"},)
+    got = backend(server.url).call_tools(ToolRequest(messages, (ping,), allow_none=False, parallel=True))
+    assert got == ([ToolCall("ping", {"host": "a.org"}), ToolCall("ping", {"host": "b.org"})], "")
+    body = server.requests[0][2]
+    assert body["tools"][0]["function"]["parameters"]["type"] == "object"  # BFCL's dict, normalised
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "ping"}} and body["parallel_tool_calls"]
+    bad = scripted((200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "ping", "arguments": "host=a"}}]}}]}))
+    with pytest.raises(GorillaError, match="JSON object arguments"):
+        backend(bad.url).call_tools(ToolRequest(messages, (ping,)))

@@ -14,7 +14,7 @@ splits them in context too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,3 +239,311 @@ class Withdrawn:
         import torch
 
         return torch.full((input_ids.shape[0],), bool(self.cancel()), device=input_ids.device)
+
+
+# --- grammar-constrained decoding (function calls with arguments: gorilla.models.grammar) ----------------
+
+class TokenTexts:
+    """Each token's text alone (None for special tokens and partial UTF-8 bytes, which no grammar step can
+    check) and the tokens grouped by first character, so a state that allows few characters looks at few tokens."""
+
+    def __init__(self, tokenizer: Any):
+        import torch
+
+        n = len(tokenizer)
+        texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=True)
+        self.texts: list[str | None] = [t if t and "\ufffd" not in t else None for t in texts]
+        groups: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t is not None:
+                groups.setdefault(t[0], []).append(i)
+        self.by_first = {c: torch.tensor(ids, dtype=torch.long) for c, ids in groups.items()}
+
+
+_TEXTS: dict[int, tuple[Any, TokenTexts]] = {}
+
+
+def texts_for(tokenizer: Any) -> TokenTexts:
+    """Cached per tokenizer: decoding the vocabulary one token at a time takes ~0.5 s."""
+    if id(tokenizer) not in _TEXTS:
+        _TEXTS[id(tokenizer)] = (tokenizer, TokenTexts(tokenizer))
+    return _TEXTS[id(tokenizer)][1]
+
+
+class GrammarConstraint:
+    """Greedy decoding under a `CallGrammar`, one state per batch row; the answer is always whole and valid.
+
+    The choice at each step is the highest-scoring token whose characters the grammar accepts: where the
+    grammar allows a few characters (digits, a quote, a name's next letter), only tokens opening with one of
+    them are ranked; where it allows almost anything (inside a string), the best tokens are tried in order.
+    Text the grammar fixes (`[fn(arg=`, closers) is forced without asking the model. When what is left of a
+    row's budget would not hold the shortest completion, the completion is forced, so a row never ends
+    mid-call. `policy` (a `CallPolicy`, optional) adds to the scores of the candidate tokens: it steers the
+    choices the grammar leaves open without touching the grammar.
+    """
+
+    def __init__(self, tokenizer: Any, grammars: Sequence[Any], prompt_len: int, max_new_tokens: int,
+                 policy: CallPolicy | None = None):
+        self.tokenizer, self.grammars, self.prompt_len = tokenizer, list(grammars), prompt_len
+        self.texts = texts_for(tokenizer)
+        self.states = [g.start for g in self.grammars]
+        self.max_new_tokens = max_new_tokens
+        self.policy = policy
+        self.copy_ids = self._copy_ids(tokenizer, policy)
+        self.queue: list[list[int]] = [[] for _ in self.grammars]  # forced tokens not yet written
+        self.count = [0] * len(self.grammars)  # tokens written per row
+
+    def done(self, r: int) -> bool:
+        """Row r's answer is whole."""
+        return self.grammars[r].done(self.states[r])
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """transformers' hook: read the token each row just wrote, then allow only the row's choice."""
+        import torch
+
+        written = input_ids.shape[1] - self.prompt_len
+        if written > 0:
+            for r, token in enumerate(input_ids[:, -1].tolist()):
+                if not self.done(r):
+                    self.consume(r, token)
+        mask = torch.full_like(scores, float("-inf"))
+        for r in range(len(self.grammars)):
+            mask[r, self.choose(r, scores[r], written)] = 0
+        return scores + mask
+
+    def choose(self, r: int, logits: Any, written: int) -> int:
+        """Row r's next token: a forced one if the grammar or the budget fixes it, else the best allowed one."""
+        if self.done(r):
+            return self.tokenizer.eos_token_id
+        if not self.queue[r]:
+            self.queue[r] = self._forced_run(r, written)
+        if self.queue[r]:
+            return self.queue[r][0]
+        return self._best(r, logits)
+
+    def forced(self, r: int) -> int | None:
+        """The next token when the grammar (or the budget) fixes it, else None."""
+        if self.done(r):
+            return None
+        if not self.queue[r]:
+            self.queue[r] = self._forced_run(r, self.count[r])
+        return self.queue[r][0] if self.queue[r] else None
+
+    def _forced_run(self, r: int, written: int) -> list[int]:
+        grammar, state = self.grammars[r], self.states[r]
+        rest = grammar.completion(state)
+        if written + len(self.tokenizer.encode(rest, add_special_tokens=False)) + 1 >= self.max_new_tokens:
+            return self.tokenizer.encode(rest, add_special_tokens=False)
+        text = grammar.forced(state)
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    @staticmethod
+    def _copy_ids(tokenizer: Any, policy: CallPolicy | None) -> Any:
+        """The tokens of the request, of each of its words and of each of its spans, spelled alone: inside a string
+        they are candidates whatever their rank, so the copy bias can reach them."""
+        import torch
+
+        if policy is None or not policy.copy_bias or not policy.request:
+            return None
+        pieces = [policy.request, *policy.request.split(), *policy.spans]
+        ids = {i for e in tokenizer(pieces, add_special_tokens=False)["input_ids"] for i in e}
+        return torch.tensor(sorted(ids), dtype=torch.long)
+
+    def _best(self, r: int, logits: Any) -> int:
+        import torch
+
+        grammar, state = self.grammars[r], self.states[r]
+        chars = grammar.next_chars(state)
+        if chars is None:
+            ids = torch.topk(logits, 64).indices
+            if self.copy_ids is not None:
+                ids = torch.unique(torch.cat([ids, self.copy_ids]))
+        else:
+            groups = [self.texts.by_first[c] for c in chars if c in self.texts.by_first]
+            ids = torch.cat(groups) if groups else torch.empty(0, dtype=torch.long)
+            if len(ids) > 256:  # the policy weighs the model's best few hundred, not every token with that letter
+                ids = ids[torch.topk(logits[ids], 256).indices]
+        for attempt in range(2):
+            scores = logits[ids]
+            if self.policy is not None and attempt == 0:  # the whole-vocabulary fallback goes unsteered
+                scores = scores + self.policy(grammar, state, ids, self.texts)
+            for i in ids[torch.argsort(scores, descending=True)].tolist():
+                text = self.texts.texts[i]
+                if text is not None and grammar.feed(state, text) is not None:
+                    return i
+            ids = torch.arange(logits.shape[0])  # none of the best 64 fits: rank the whole vocabulary
+        raise AssertionError("no token fits the grammar")  # cannot happen: single characters are tokens
+
+    def consume(self, r: int, token: int) -> None:
+        """Row r wrote `token`: feed its characters to the grammar (a forced token leaves the queue)."""
+        if self.queue[r] and self.queue[r][0] == token:
+            self.queue[r].pop(0)
+        else:
+            self.queue[r] = []
+        text = self.tokenizer.decode([token], skip_special_tokens=True)
+        state = self.grammars[r].feed(self.states[r], text)
+        if state is None:
+            raise AssertionError(f"token {token} ({text!r}) breaks the grammar")
+        self.states[r] = state
+        self.count[r] += 1
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Score adjustments for the choices a grammar leaves to a small model (gorilla.toolcalls sets them,
+    with values chosen on our own data).
+
+    `name_bias[name]` is added to tokens that spell (a prefix of) that function's name in the first call (later
+    calls may need another function: the model picks those alone); `none_bias` to `]`
+    right after `[` (no call at all). `spans` are the values the request names (numbers, quoted text, names
+    in capitals: gorilla.toolcalls.request_spans): after a call, another one is made while some span is in
+    no call yet and the last call used a new one (`more_bias` added to `, `, or taken from it), and
+    `copy_bias` goes to tokens that keep a string or number value a copy of the request's text, twice to
+    those on the way to a span no call has used.
+    """
+
+    none_bias: float = 0.0
+    more_bias: float = 0.0
+    copy_bias: float = 0.0
+    request: str = ""
+    name_bias: Mapping[str, float] = field(default_factory=dict)
+    spans: tuple[str, ...] = ()
+
+    def __call__(self, grammar: Any, state: Any, ids: Any, texts: TokenTexts) -> Any:
+        """The bias of each token in `ids` in `state` (zeros where no policy speaks)."""
+        import torch
+
+        from gorilla.models.grammar import Array, Keyed, Num, Str
+
+        out = torch.zeros(len(ids))
+        unused = [s.lower() for s in self.unused(state[0].calls, _open_values(state))] if self.copy_bias else []
+        items, args = self._more_items(state), self._more_args(state)
+        for k, i in enumerate(ids.tolist()):
+            text = texts.texts[i]
+            after = grammar.feed(state, text) if text is not None else None
+            if after is None:
+                continue
+            bias = self._list_bias(state[0], after[0], len(state) == 1)
+            if items is not None:
+                j, more = items
+                if len(after) <= j or not isinstance(after[j], Array):
+                    bias -= more  # the token closes the array
+                elif len(after[j].values) > len(state[j].values) and after[j].typed and after[j].typed[0] == ",":
+                    bias += more  # the token ends the item and opens another
+            if args is not None:
+                j, more = args
+                if len(after) <= j or not isinstance(after[j], Keyed):
+                    bias -= more  # the token closes the call
+                elif after[j].typed[:1] == "," or (len(after) > j + 1 and after[j].next_index > state[j].next_index):
+                    bias += more  # the token goes on to another argument
+            value = after[-1]
+            if self.copy_bias and isinstance(value, Str | Num) and value.text and (v := value.text.lower()) in \
+                    self.request.lower():
+                bias += self.copy_bias * (2 if any(u.startswith(v) for u in unused) else 1)
+            out[k] = bias
+        return out
+
+    def _list_bias(self, before: Any, after: Any, at_list: bool) -> float:
+        """A token's bias at the list's level (the token may also close the call before it, as `)]` or `"),` do):
+        no call, one more call or the end, and the function names it may still spell."""
+        if after.done:
+            return self.none_bias if not after.calls else -self._more(after.calls) if not before.done else 0.0
+        bias = 0.0
+        if after.calls and after.typed.startswith(",") and not (at_list and before.typed):
+            bias += self._more(after.calls)
+        if (at_list or after.typed) and not after.calls:  # the first call's name (later ones: the model's choice)
+            typed = after.typed.removeprefix(",").removeprefix(" ")
+            names = [after.pending] if after.pending and at_list else [f.name for f in after.functions
+                                                                      if typed and (f.name + "(").startswith(typed)]
+            bias += max((self.name_bias.get(n, 0.0) for n in names), default=0.0)
+        return bias
+
+    def unused(self, calls: Sequence[Any], values: Sequence[Any] = ()) -> list[str]:
+        """The request's spans that no argument of `calls` and none of `values` holds (equal, or inside a string)."""
+        texts = [v.lower() for c in calls for v in _flat_values(c.arguments)] + [v.lower() for v in _flat_values(list(values))]
+        return [s for s in self.spans if not any(s.lower() == v or (len(s) > 1 and s.lower() in v) for v in texts)]
+
+    def _more_items(self, state: Any) -> tuple[int, float] | None:
+        """(depth of the innermost array, bias for another item) when the item being finished belongs to an array:
+        +more_bias while spans wait and that item was one, else -more_bias (a small model stops a list early, or
+        repeats an item until the bound); None elsewhere."""
+        from gorilla.models.grammar import Array, Str
+
+        top = state[-1]
+        if isinstance(top, Array) and top.opened and top.typed == "" and top.values:
+            j, item, prior = len(state) - 1, top.values[-1], list(top.values[:-1])
+        elif len(state) > 2 and isinstance(state[-2], Array) and (
+                (end := top.ending() if hasattr(top, "ending") else None) or isinstance(top, Str)):
+            j, item, prior = len(state) - 2, end[0] if end else top.text, list(state[-2].values)
+        else:
+            return None
+        if not self.spans:
+            return None
+        calls, before = state[0].calls, _open_values(state[:j]) + prior
+        waiting = self.unused(calls, [*before, item])
+        progressed = len(self.unused(calls, before)) > len(waiting)
+        return j, (self.more_bias if waiting and progressed else -self.more_bias)
+
+    def _more(self, calls: Sequence[Any]) -> float:
+        """The bias for another call: +more_bias while spans of a kind the last call took (numbers, text) wait,
+        else -more_bias."""
+        if not calls or not self.spans:
+            return 0.0
+        waiting = self.unused(calls)
+        before = self.unused(calls[:-1])
+        taken = {_kind(s) for s in before if s not in waiting}
+        return self.more_bias if taken & {_kind(s) for s in waiting} else -self.more_bias
+
+    def _more_args(self, state: Any) -> tuple[int, float] | None:
+        """(depth of the open call's arguments, bias for one more of its offered optional arguments) when the value
+        being finished is an argument and spans wait: the request's values go into this call before another call
+        is made. None elsewhere."""
+        from gorilla.models.grammar import Keyed, Str
+
+        top = state[-1]
+        if isinstance(top, Keyed) and not top.dict_style and top.typed == "" and top.values:
+            j, item = len(state) - 1, None
+        elif len(state) > 2 and isinstance(state[-2], Keyed) and not state[-2].dict_style and (
+                (end := top.ending() if hasattr(top, "ending") else None) or isinstance(top, Str)):
+            j, item = len(state) - 2, end[0] if end else top.text
+        else:
+            return None
+        if not self.spans or not any(k >= 0 for _, k in state[j].options()):
+            return None
+        waiting = self.unused(state[0].calls, _open_values(state[: j + 1]) + ([] if item is None else [item]))
+        return (j, self.more_bias) if waiting else None
+
+
+def _kind(span: str) -> str:
+    """A span is a number or text."""
+    try:
+        float(span.replace(",", ""))
+    except ValueError:
+        return "text"
+    return "number"
+
+
+def _open_values(state: Any) -> list[Any]:
+    """The values already written in the call still open (its arguments, items, keys so far)."""
+    from gorilla.models.grammar import Array, FreeDict, Keyed
+
+    out: list[Any] = []
+    for frame in state[1:]:
+        if isinstance(frame, Keyed):
+            out += [v for _, v in frame.values]
+        elif isinstance(frame, Array):
+            out += list(frame.values)
+        elif isinstance(frame, FreeDict):
+            out += [v for _, v in frame.items]
+    return out
+
+
+def _flat_values(value: Any) -> list[str]:
+    """Every scalar inside an argument value, as text (numbers as written: 5.0 -> "5")."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _flat_values(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _flat_values(item)]
+    if isinstance(value, float) and value.is_integer():
+        return [str(int(value))]
+    return [] if value is None or isinstance(value, bool) else [str(value)]

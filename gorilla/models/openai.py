@@ -19,6 +19,7 @@ answer is constrained to Gorilla's marker format with `api_call` one of the allo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from gorilla.data.functions import ToolCall
 from gorilla.errors import GorillaError
-from gorilla.models.base import Backend, Decoding
+from gorilla.models.base import Backend, Decoding, ToolRequest
 from gorilla.prompting import answer_regex, chat_messages
 
 MODES = ("chat", "completions")
@@ -111,6 +113,31 @@ class OpenAIBackend(Backend):
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # one failure stops the requests not yet sent
 
+    def call_tools(self, request: ToolRequest) -> tuple[list[ToolCall], str]:
+        """The endpoint's own function calling: the functions as OpenAI `tools`, the tool_choice they stand for
+        ("auto" when no call is allowed, the one function by name, else "required"), and its `tool_calls` read
+        back (arguments are JSON text; text that is not one JSON object is one GorillaError)."""
+        request.check_cancel()
+        tools = [{"type": "function", "function": {"name": f.name, "description": f.description,
+                                                   "parameters": f.parameters}} for f in request.functions]
+        if request.allow_none:
+            choice: Any = "auto"
+        elif len(tools) == 1:
+            choice = {"type": "function", "function": {"name": request.functions[0].name}}
+        else:
+            choice = "required"
+        body = {"model": self.model, "messages": [dict(m) for m in request.messages], "tools": tools,
+                "tool_choice": choice, "parallel_tool_calls": request.parallel, "temperature": 0.0,
+                "max_tokens": request.max_new_tokens}
+        path = "/chat/completions"
+        with self._errors(path):
+            out = self._client.chat.completions.create(**body)
+        try:
+            message = out.choices[0].message
+        except (AttributeError, IndexError, TypeError):
+            raise GorillaError(f"{self.base_url}{path}: unexpected response (no choices[0].message)") from None
+        return [_tool_call(c, self.base_url + path) for c in message.tool_calls or []], message.content or ""
+
     def close(self) -> None:
         """Close the client's connection pool (the `with` form does it)."""
         self._client.close()
@@ -175,6 +202,19 @@ class OpenAIBackend(Backend):
             raise GorillaError(f"{url}: {e.status_code} {_error_message(e)}{tried}") from None
         except openai.APIError as e:  # e.g. a 200 whose body is not the JSON a completion is
             raise GorillaError(f"{url}: {_one_line(str(e))[:200]}") from None
+
+
+def _tool_call(call: Any, where: str) -> ToolCall:
+    """One of a response's `tool_calls` as a ToolCall (its arguments parsed from their JSON text)."""
+    function = getattr(call, "function", None)
+    name, text = getattr(function, "name", None), getattr(function, "arguments", None) or "{}"
+    try:
+        arguments = json.loads(text)
+    except ValueError:
+        arguments = None
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        raise GorillaError(f"{where}: a tool call without a name or JSON object arguments: {_one_line(str(text))[:200]}")
+    return ToolCall(name, arguments)
 
 
 def _retried(status: int) -> bool:
