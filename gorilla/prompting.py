@@ -278,3 +278,79 @@ _SPECIAL = set("\\.^$*+?()[]{}|/-")
 def _escape(text: str) -> str:
     """Backslash only the regex metacharacters (portable across Python, xgrammar and outlines)."""
     return "".join("\\" + c if c in _SPECIAL else c for c in text)
+
+
+# --- function calling: the prompt a local model reads before its list of calls -------------------
+
+TOOL_SYSTEM = ("You are an expert in calling functions. Given the functions below and the user's request, answer "
+               "with the calls that do what the user asks, as a Python list: [func_name(arg=value, ...)]. Take the "
+               "argument values from the request. If none of the functions fits the request, answer [].")
+_PY_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "object": "dict", "null": "None"}
+
+
+def type_hint(schema: Mapping[str, Any]) -> str:
+    """A parameter's type as a Python hint (`int`, `list[str]`, `"cm" | "m"` for an enum), short on purpose."""
+    if "enum" in schema and isinstance(schema["enum"], list):
+        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"][:12])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(_PY_TYPES.get(k, k) for k in kind)
+    if kind == "array":
+        items = schema.get("items")
+        return f"list[{type_hint(items)}]" if isinstance(items, Mapping) and items else "list"
+    return _PY_TYPES.get(kind, "Any") if isinstance(kind, str) else "Any"
+
+
+def function_doc(name: str, description: str, parameters: Mapping[str, Any], max_chars: int = 240) -> str:
+    """One function as a Python stub: the signature (required arguments first, optional ones `= None`) and a
+    docstring with the description and each argument's own line (descriptions cut to `max_chars`)."""
+    props = parameters.get("properties") or {}
+    required = [p for p in parameters.get("required") or [] if p in props]
+    args = [f"{p}: {type_hint(props[p])}" for p in required]
+    args += [f"{p}: {type_hint(s)} = None" for p, s in props.items() if p not in required]
+    lines = [f"def {name}({', '.join(args)}):", f'    """{_cut_text(description, max_chars)}']
+    for p, s in props.items():
+        text = _cut_text(str(s.get("description") or ""), max_chars)
+        if isinstance(s.get("items"), Mapping) and s["items"].get("properties"):
+            text += f" Items: dict with keys {', '.join(s['items']['properties'])}."
+        if s.get("properties"):
+            text += f" Keys: {', '.join(s['properties'])}."
+        if text:
+            lines.append(f"    {p}: {text.strip()}")
+    lines[-1] += '"""'
+    return "\n".join(lines)
+
+
+def _cut_text(text: str, max_chars: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= max_chars else text[: max_chars - 3].rsplit(" ", 1)[0] + "..."
+
+
+class FunctionLike(Protocol):
+    """A function doc (`gorilla.data.functions.FunctionSpec` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+
+
+def tool_messages(messages: Sequence[Mapping[str, Any]], functions: Sequence[FunctionLike]) -> list[dict[str, str]]:
+    """The chat a local model answers with calls: a system message with TOOL_SYSTEM and the functions as Python
+    stubs (the caller's own system text after them), then the conversation's other turns."""
+    docs = "\n\n".join(function_doc(f.name, f.description, f.parameters) for f in functions)
+    system = [str(m.get("content") or "") for m in messages if m.get("role") == "system"]
+    head = "\n\n".join([TOOL_SYSTEM, "Functions:\n" + docs if functions else "There are no functions.", *system])
+    rest = [{"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in messages
+            if m.get("role") != "system"]
+    return [{"role": "system", "content": head}, *rest]
+
+
+def chatml(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Chat messages in ChatML (`<|im_start|>role ... <|im_end|>`), then the assistant's turn opened."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n"

@@ -8,9 +8,11 @@ A backend implements only `_generate`, which gets the prompts and one `Decoding`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from gorilla.data.functions import FunctionSpec, ToolCall
 from gorilla.errors import Cancelled, GorillaError
 
 
@@ -32,6 +34,29 @@ class Decoding:
 
     def check_cancel(self) -> None:
         """Raise `Cancelled` once the caller has withdrawn the request; a no-op without `cancel`."""
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("request withdrawn")
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """One function-calling turn as a backend gets it (gorilla.toolcalls builds it from tool_choice).
+
+    `functions` are the callable ones; `allow_none`: answering with no call is allowed; `parallel`: several
+    calls may be made; `offered[name]`: the optional parameters of that function a local decoder lets a call
+    pass (absent: all); `request` is the user's text, which a local decoder's policies read.
+    """
+
+    messages: tuple[Mapping[str, Any], ...]
+    functions: tuple[FunctionSpec, ...]
+    allow_none: bool = True
+    parallel: bool = True
+    offered: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    max_new_tokens: int = 384
+    cancel: Callable[[], bool] | None = None
+
+    def check_cancel(self) -> None:
+        """Raise `Cancelled` once the caller has withdrawn the request."""
         if self.cancel is not None and self.cancel():
             raise Cancelled("request withdrawn")
 
@@ -63,3 +88,7 @@ class Backend(ABC):
     @abstractmethod
     def _generate(self, prompts: list[str], decoding: Decoding) -> list[str]:
         """The backend's own decoding of a non-empty batch whose options were already checked."""
+
+    def call_tools(self, request: ToolRequest) -> tuple[list[ToolCall], str]:
+        """(calls, the model's raw text) for one function-calling turn; backends that can call tools override it."""
+        raise GorillaError(f"the {self.name} backend cannot call tools")

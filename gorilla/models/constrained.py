@@ -239,3 +239,133 @@ class Withdrawn:
         import torch
 
         return torch.full((input_ids.shape[0],), bool(self.cancel()), device=input_ids.device)
+
+
+# --- grammar-constrained decoding (function calls with arguments: gorilla.models.grammar) ----------------
+
+class TokenTexts:
+    """Each token's text alone (None for special tokens and partial UTF-8 bytes, which no grammar step can
+    check) and the tokens grouped by first character, so a state that allows few characters looks at few tokens."""
+
+    def __init__(self, tokenizer: Any):
+        import torch
+
+        n = len(tokenizer)
+        texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=True)
+        self.texts: list[str | None] = [t if t and "\ufffd" not in t else None for t in texts]
+        groups: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t is not None:
+                groups.setdefault(t[0], []).append(i)
+        self.by_first = {c: torch.tensor(ids, dtype=torch.long) for c, ids in groups.items()}
+
+
+_TEXTS: dict[int, tuple[Any, TokenTexts]] = {}
+
+
+def texts_for(tokenizer: Any) -> TokenTexts:
+    """Cached per tokenizer: decoding the vocabulary one token at a time takes ~0.5 s."""
+    if id(tokenizer) not in _TEXTS:
+        _TEXTS[id(tokenizer)] = (tokenizer, TokenTexts(tokenizer))
+    return _TEXTS[id(tokenizer)][1]
+
+
+class GrammarConstraint:
+    """Greedy decoding under a `CallGrammar`, one state per batch row; the answer is always whole and valid.
+
+    The choice at each step is the highest-scoring token whose characters the grammar accepts: where the
+    grammar allows a few characters (digits, a quote, a name's next letter), only tokens opening with one of
+    them are ranked; where it allows almost anything (inside a string), the best tokens are tried in order.
+    Text the grammar fixes (`[fn(arg=`, closers) is forced without asking the model. When what is left of a
+    row's budget would not hold the shortest completion, the completion is forced, so a row never ends
+    mid-call. `bias(r, state, ids) -> tensor` (optional) adds to the scores of candidate tokens `ids`: the
+    decoder's policies (gorilla.toolcalls) steer there without touching the grammar.
+    """
+
+    def __init__(self, tokenizer: Any, grammars: Sequence[Any], prompt_len: int, max_new_tokens: int,
+                 bias: Any = None):
+        self.tokenizer, self.grammars, self.prompt_len = tokenizer, list(grammars), prompt_len
+        self.texts = texts_for(tokenizer)
+        self.states = [g.start for g in self.grammars]
+        self.max_new_tokens = max_new_tokens
+        self.bias = bias
+        self.queue: list[list[int]] = [[] for _ in self.grammars]  # forced tokens not yet written
+        self.count = [0] * len(self.grammars)  # tokens written per row
+
+    def done(self, r: int) -> bool:
+        """Row r's answer is whole."""
+        return self.grammars[r].done(self.states[r])
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """transformers' hook: read the token each row just wrote, then allow only the row's choice."""
+        import torch
+
+        written = input_ids.shape[1] - self.prompt_len
+        if written > 0:
+            for r, token in enumerate(input_ids[:, -1].tolist()):
+                if not self.done(r):
+                    self.consume(r, token)
+        mask = torch.full_like(scores, float("-inf"))
+        for r in range(len(self.grammars)):
+            mask[r, self.choose(r, scores[r], written)] = 0
+        return scores + mask
+
+    def choose(self, r: int, logits: Any, written: int) -> int:
+        """Row r's next token: a forced one if the grammar or the budget fixes it, else the best allowed one."""
+        if self.done(r):
+            return self.tokenizer.eos_token_id
+        if not self.queue[r]:
+            self.queue[r] = self._forced_run(r, written)
+        if self.queue[r]:
+            return self.queue[r][0]
+        return self._best(r, logits)
+
+    def forced(self, r: int) -> int | None:
+        """The next token when the grammar (or the budget) fixes it, else None."""
+        if self.done(r):
+            return None
+        if not self.queue[r]:
+            self.queue[r] = self._forced_run(r, self.count[r])
+        return self.queue[r][0] if self.queue[r] else None
+
+    def _forced_run(self, r: int, written: int) -> list[int]:
+        grammar, state = self.grammars[r], self.states[r]
+        rest = grammar.completion(state)
+        if written + len(self.tokenizer.encode(rest, add_special_tokens=False)) + 1 >= self.max_new_tokens:
+            return self.tokenizer.encode(rest, add_special_tokens=False)
+        text = grammar.forced(state)
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    def _best(self, r: int, logits: Any) -> int:
+        import torch
+
+        grammar, state = self.grammars[r], self.states[r]
+        chars = grammar.next_chars(state)
+        if chars is None:
+            ids = torch.topk(logits, 64).indices
+        else:
+            groups = [self.texts.by_first[c] for c in chars if c in self.texts.by_first]
+            ids = torch.cat(groups) if groups else torch.empty(0, dtype=torch.long)
+        for _ in range(2):
+            scores = logits[ids]
+            if self.bias is not None:
+                scores = scores + self.bias(r, state, ids)
+            for i in ids[torch.argsort(scores, descending=True)].tolist():
+                text = self.texts.texts[i]
+                if text is not None and grammar.feed(state, text) is not None:
+                    return i
+            ids = torch.arange(logits.shape[0])  # none of the best 64 fits: rank the whole vocabulary
+        raise AssertionError("no token fits the grammar")  # cannot happen: single characters are tokens
+
+    def consume(self, r: int, token: int) -> None:
+        """Row r wrote `token`: feed its characters to the grammar (a forced token leaves the queue)."""
+        if self.queue[r] and self.queue[r][0] == token:
+            self.queue[r].pop(0)
+        else:
+            self.queue[r] = []
+        text = self.tokenizer.decode([token], skip_special_tokens=True)
+        state = self.grammars[r].feed(self.states[r], text)
+        if state is None:
+            raise AssertionError(f"token {token} ({text!r}) breaks the grammar")
+        self.states[r] = state
+        self.count[r] += 1

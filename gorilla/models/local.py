@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gorilla.data.functions import ToolCall
 from gorilla.errors import GorillaError
-from gorilla.models.base import Backend, Decoding
+from gorilla.models.base import Backend, Decoding, ToolRequest
 from gorilla.models.embedded import CacheUnwritable, ensure_converted, gguf_path, is_embedded
 from gorilla.threads import set_torch_threads
 
@@ -303,6 +304,59 @@ class LocalBackend(Backend):
                     break
                 feed = torch.tensor([run], device=self.model.device)
         return _cut(self.tokenizer.decode(out, skip_special_tokens=True), stop)
+
+
+    def chat_prompt(self, messages: Sequence[dict[str, Any]]) -> str:
+        """Chat messages as this model's prompt, ready for the assistant's answer: the tokenizer's own chat
+        template when it has one, else ChatML (the embedded SmolLM2's template, and Qwen's)."""
+        from gorilla.prompting import chatml
+
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return chatml(messages)
+
+    def call_tools(self, request: ToolRequest) -> tuple[list[ToolCall], str]:
+        """Greedy decoding of the answer under the call grammar (gorilla.models.grammar): the calls are valid by
+        construction and read off the grammar's state, not parsed back out of the text."""
+        from gorilla.models.grammar import CallGrammar
+        from gorilla.prompting import tool_messages
+
+        grammar = CallGrammar(request.functions, allow_none=request.allow_none, parallel=request.parallel,
+                              offered=dict(request.offered))
+        prompt = self.chat_prompt(tool_messages(request.messages, request.functions))
+        text, state = self._decode_grammar(prompt, grammar, request)
+        return grammar.calls(state), text
+
+    def _decode_grammar(self, prompt: str, grammar: Any, request: ToolRequest) -> tuple[str, Any]:
+        """(text, final grammar state) of one greedy answer, each run of forced tokens (the opening bracket, a
+        function's name, argument names, closers) fed in one forward pass, as `_one_constrained` does."""
+        import torch
+
+        from gorilla.models.constrained import GrammarConstraint
+
+        prompt_ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.model.device)
+        constraint = GrammarConstraint(self.tokenizer, [grammar], prompt_ids.shape[1], request.max_new_tokens)
+        run = self._forced_run(constraint)
+        feed, past, out = torch.cat([prompt_ids, prompt_ids.new_tensor([run])], dim=1), None, list(run)
+        with torch.inference_mode():
+            while not constraint.done(0):
+                request.check_cancel()
+                logits, past = self._forward(feed, past)
+                token = constraint.choose(0, logits[0, -1].float(), len(out))
+                constraint.consume(0, token)
+                run = [token, *self._forced_run(constraint)]
+                out += run
+                feed = prompt_ids.new_tensor([run])
+        return self.tokenizer.decode(out, skip_special_tokens=True), constraint.states[0]
+
+    @staticmethod
+    def _forced_run(constraint: Any) -> list[int]:
+        """The tokens the grammar fixes from here on, consumed."""
+        run = []
+        while (nxt := constraint.forced(0)) is not None:
+            constraint.consume(0, nxt)
+            run.append(nxt)
+        return run
 
 
 def _cut(text: str, stop: Sequence[str]) -> str:
