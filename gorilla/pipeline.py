@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,8 +284,9 @@ def read_questions(path: str | Path) -> list[Question]:
     return [Question(q.question_id, q.text.replace("\\n", " ").strip(), q.category) for q in qs]
 
 
-def resume(out: Path) -> set[int]:
-    """Question ids already answered in `out`; a truncated last line (an interrupted run) is dropped in place."""
+def resume(out: Path, key: Callable[[dict[str, Any]], Hashable] = lambda row: int(row["question_id"])) -> set[Any]:
+    """Ids (`key` of each row: question_id by default) already answered in `out`; a truncated last line (an
+    interrupted run) is dropped in place."""
     if not out.exists():
         return set()
     raw = out.read_bytes()
@@ -293,7 +294,7 @@ def resume(out: Path) -> set[int]:
     done, keep = set(), []
     for j, (n, line) in enumerate(lines):
         try:
-            done.add(int(json.loads(line)["question_id"]))
+            done.add(key(json.loads(line)))
         except (ValueError, KeyError, TypeError):
             if j < len(lines) - 1:
                 raise InputError(out, "not a response record (only a truncated last line is repaired)", n) from None

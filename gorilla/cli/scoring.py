@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gorilla.cli.app import DataDirOpt, eval_app
+from gorilla.cli.app import BackendOpt, BaseUrlOpt, DataDirOpt, EndpointKeyOpt, ModelOpt, eval_app
 from gorilla.errors import GorillaError
 
 if TYPE_CHECKING:
@@ -116,20 +116,35 @@ def report(
 @eval_app.command("bfcl")
 def bfcl(
     files: Annotated[list[Path], typer.Argument(help="BFCL test files (BFCL_v4_<category>.json).", show_default=False)],
-    responses: Annotated[Path, typer.Option("--responses", help="Results JSONL: one line per case with id, calls "
-                                            "([{name, arguments}]) and text (calls are read from text when absent).")],
+    responses: Annotated[Path | None, typer.Option("--responses", help="Score this results JSONL (one line per case "
+                                                   "with id, calls ([{name, arguments}]) and text; calls are read "
+                                                   "from text when absent) instead of running a model.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run the model on every case not yet in this results "
+                                             "JSONL (resumable), then score it.")] = None,
     answers: Annotated[Path | None, typer.Option("--answers", help="Folder of possible answers (default: "
                                                  "possible_answer/ beside each file).")] = None,
+    model: ModelOpt = "embedded",
+    backend: BackendOpt = "local",
+    base_url: BaseUrlOpt = None,
+    api_key: EndpointKeyOpt = None,
     format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
 ) -> None:
-    """Accuracy of function calls on BFCL's Python categories, by BFCL's AST rules (docs/scoring.md).
+    """Accuracy of function calls on BFCL's Python categories, by BFCL's AST rules (docs/scoring.md): run a model
+    on the cases (--out) or score results made elsewhere (--responses).
 
-    Example: gorilla eval bfcl ../shared/bfcl/BFCL_v4_simple_python.json --responses out/bfcl.jsonl
+    Example: gorilla eval bfcl ../shared/bfcl/BFCL_v4_simple_python.json --out out/bfcl.jsonl
+
+    Scoring only: gorilla eval bfcl ../shared/bfcl/BFCL_v4_simple_python.json --responses out/bfcl.jsonl
     """
     from gorilla.data.bfcl import load_results
     from gorilla.scoring.bfcl import score_files
 
-    reports = score_files(files, load_results(responses), answers)
+    if (responses is None) == (out is None):
+        raise GorillaError("gorilla eval bfcl: give --out RESULTS.jsonl (run the model) or --responses RESULTS.jsonl "
+                           "(score only)")
+    if out is not None:
+        _run_bfcl(files, out, model, backend, base_url, api_key)
+    reports = score_files(files, load_results(responses or out), answers)
     if format is Format.json:
         for r in reports:
             print(json.dumps({key: r[key] for key in ("file", "category", "n", "correct", "accuracy")}))
@@ -143,3 +158,22 @@ def bfcl(
     for r in reports:
         table.add_row(Path(r["file"]).name, r["category"], str(r["n"]), str(r["correct"]), f"{r['accuracy']:.4f}")
     Console().print(table)
+
+
+def _run_bfcl(files: list[Path], out: Path, model: str, backend: str, base_url: str | None, api_key: str | None) -> None:
+    """Answer the files' cases into `out` (gorilla.toolcalls.run_bfcl), with a progress line on stderr."""
+    import sys
+
+    from gorilla.data.bfcl import load_cases
+    from gorilla.models import load_backend
+    from gorilla.toolcalls import run_bfcl
+
+    cases = [case for path in files for case in load_cases(path)]
+    engine = load_backend(backend, model, base_url=base_url, api_key=api_key)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rbfcl: {done}/{total} cases", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    stats = run_bfcl(engine, cases, out, progress=progress)
+    print(f"bfcl: {stats['answered']} answered, {stats['skipped']} already in {out}"
+          + (f", {stats['seconds_per_case']} s per case" if stats["answered"] else ""), file=sys.stderr)

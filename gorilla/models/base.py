@@ -44,7 +44,7 @@ class ToolRequest:
 
     `functions` are the callable ones; `allow_none`: answering with no call is allowed; `parallel`: several
     calls may be made; `offered[name]`: the optional parameters of that function a local decoder lets a call
-    pass (absent: all); `request` is the user's text, which a local decoder's policies read.
+    pass (absent: all); `policy` (a `gorilla.models.constrained.CallPolicy`) steers a local decoder's open choices.
     """
 
     messages: tuple[Mapping[str, Any], ...]
@@ -54,6 +54,7 @@ class ToolRequest:
     offered: Mapping[str, frozenset[str]] = field(default_factory=dict)
     max_new_tokens: int = 384
     cancel: Callable[[], bool] | None = None
+    policy: Any = None
 
     def check_cancel(self) -> None:
         """Raise `Cancelled` once the caller has withdrawn the request."""

@@ -14,7 +14,7 @@ splits them in context too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,17 +278,17 @@ class GrammarConstraint:
     them are ranked; where it allows almost anything (inside a string), the best tokens are tried in order.
     Text the grammar fixes (`[fn(arg=`, closers) is forced without asking the model. When what is left of a
     row's budget would not hold the shortest completion, the completion is forced, so a row never ends
-    mid-call. `bias(r, state, ids) -> tensor` (optional) adds to the scores of candidate tokens `ids`: the
-    decoder's policies (gorilla.toolcalls) steer there without touching the grammar.
+    mid-call. `policy` (a `CallPolicy`, optional) adds to the scores of the candidate tokens: it steers the
+    choices the grammar leaves open without touching the grammar.
     """
 
     def __init__(self, tokenizer: Any, grammars: Sequence[Any], prompt_len: int, max_new_tokens: int,
-                 bias: Any = None):
+                 policy: CallPolicy | None = None):
         self.tokenizer, self.grammars, self.prompt_len = tokenizer, list(grammars), prompt_len
         self.texts = texts_for(tokenizer)
         self.states = [g.start for g in self.grammars]
         self.max_new_tokens = max_new_tokens
-        self.bias = bias
+        self.policy = policy
         self.queue: list[list[int]] = [[] for _ in self.grammars]  # forced tokens not yet written
         self.count = [0] * len(self.grammars)  # tokens written per row
 
@@ -346,10 +346,12 @@ class GrammarConstraint:
         else:
             groups = [self.texts.by_first[c] for c in chars if c in self.texts.by_first]
             ids = torch.cat(groups) if groups else torch.empty(0, dtype=torch.long)
-        for _ in range(2):
+            if len(ids) > 256:  # the policy weighs the model's best few hundred, not every token with that letter
+                ids = ids[torch.topk(logits[ids], 256).indices]
+        for attempt in range(2):
             scores = logits[ids]
-            if self.bias is not None:
-                scores = scores + self.bias(r, state, ids)
+            if self.policy is not None and attempt == 0:  # the whole-vocabulary fallback goes unsteered
+                scores = scores + self.policy(grammar, state, ids, self.texts)
             for i in ids[torch.argsort(scores, descending=True)].tolist():
                 text = self.texts.texts[i]
                 if text is not None and grammar.feed(state, text) is not None:
@@ -369,3 +371,53 @@ class GrammarConstraint:
             raise AssertionError(f"token {token} ({text!r}) breaks the grammar")
         self.states[r] = state
         self.count[r] += 1
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Score adjustments for the choices a grammar leaves to a small model (gorilla.toolcalls sets them,
+    with values chosen on our own data).
+
+    `name_bias[name]` is added to tokens that spell (a prefix of) that function's name; `none_bias` to `]`
+    right after `[` (no call at all); `more_bias` to `, ` after a call (another call); `copy_bias` to tokens
+    that keep a string or number value a copy of a span of the user's `request`.
+    """
+
+    none_bias: float = 0.0
+    more_bias: float = 0.0
+    copy_bias: float = 0.0
+    request: str = ""
+    name_bias: Mapping[str, float] = field(default_factory=dict)
+
+    def __call__(self, grammar: Any, state: Any, ids: Any, texts: TokenTexts) -> Any:
+        """The bias of each token in `ids` in `state` (zeros where no policy speaks)."""
+        import torch
+
+        from gorilla.models.grammar import Num, Root, Str, Value
+
+        out = torch.zeros(len(ids))
+        top = state[-1]
+        if isinstance(top, Root) and top.opened and not top.done:
+            for k, i in enumerate(ids.tolist()):
+                if (text := texts.texts[i]) is not None and (after := grammar.feed(state, text)) is not None:
+                    out[k] = self._root_bias(top, after[0])
+        elif self.copy_bias and isinstance(top, Str | Num | Value):
+            request = self.request.lower()
+            for k, i in enumerate(ids.tolist()):
+                text = texts.texts[i]
+                after = grammar.feed(state, text) if text is not None else None
+                value = after[-1] if after is not None else None
+                if isinstance(value, Str | Num) and value.text and value.text.lower() in request:
+                    out[k] = self.copy_bias
+        return out
+
+    def _root_bias(self, before: Any, after: Any) -> float:
+        """A token at the list's level: no call, another call, and the names it may still spell."""
+        if after.done:
+            return self.none_bias if not before.calls else 0.0
+        bias = self.more_bias if before.calls and not before.typed else 0.0
+        if after.pending:
+            return bias + self.name_bias.get(after.pending, 0.0)
+        typed = after.typed.removeprefix(",").removeprefix(" ")
+        return bias + max((self.name_bias.get(f.name, 0.0) for f in after.functions
+                           if (f.name + "(").startswith(typed)), default=0.0)

@@ -33,7 +33,7 @@ _DIGITS = frozenset("0123456789")
 _KINDS = ("string", "integer", "number", "boolean", "null", "array", "object")
 _FIRST = {"string": '"', "integer": "-0123456789", "number": "-0123456789", "boolean": "TF", "null": "N",
           "array": "[", "object": "{"}
-_CLOSERS = '")]}, 0'  # what `completion` prefers: end a string, close a bracket, end a number, a minimal number
+_CLOSERS = ')]}, 0"'  # what `completion` prefers: close a bracket, end a number, a minimal number, a string
 
 
 @dataclass(frozen=True)
@@ -506,7 +506,7 @@ class CallGrammar:
         out = []
         while not self.done(state):
             chars = self.next_chars(state)
-            ordered = [c for c in _CLOSERS if chars is None or c in chars] + sorted(chars or ())
+            ordered = ['"'] if chars is None else [c for c in _CLOSERS if c in chars] + sorted(chars)  # None: in a string
             nxt = next(((c, s) for c in ordered if (s := self.step(state, c)) is not None), None)
             if nxt is None or len(out) >= limit:
                 raise AssertionError(f"no completion after {''.join(out)!r}")

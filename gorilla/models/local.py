@@ -335,7 +335,8 @@ class LocalBackend(Backend):
         from gorilla.models.constrained import GrammarConstraint
 
         prompt_ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.model.device)
-        constraint = GrammarConstraint(self.tokenizer, [grammar], prompt_ids.shape[1], request.max_new_tokens)
+        constraint = GrammarConstraint(self.tokenizer, [grammar], prompt_ids.shape[1], request.max_new_tokens,
+                                       request.policy)
         run = self._forced_run(constraint)
         feed, past, out = torch.cat([prompt_ids, prompt_ids.new_tensor([run])], dim=1), None, list(run)
         with torch.inference_mode():
