@@ -284,7 +284,9 @@ def _escape(text: str) -> str:
 
 TOOL_SYSTEM = ("You are an expert in calling functions. Given the functions below and the user's request, answer "
                "with the calls that do what the user asks, as a Python list: [func_name(arg=value, ...)]. Take the "
-               "argument values from the request. If none of the functions fits the request, answer [].")
+               "argument values from the request. A request that asks for several things gets several calls: "
+               "\"Weather in Oslo and in Rome?\" is answered [get_weather(city=\"Oslo\"), get_weather(city=\"Rome\")]. "
+               "If none of the functions fits the request, answer [].")
 _PY_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "object": "dict", "null": "None"}
 
 

@@ -38,10 +38,10 @@ class ToolSettings:
     """The decoder's settings for the open choices (see the module docstring); defaults chosen on
     eval/toolcalls/dev.jsonl (eval/results/bfcl.md says how)."""
 
-    none_below: float = 0.25  # cosine similarity of request and nearest function doc under which no call is made
-    name_scale: float = 10.0  # score added to a function name per unit of its doc's similarity above the best's
-    more_bias: float = 0.0
-    copy_bias: float = 0.0
+    none_below: float = 0.30  # cosine similarity of request and nearest function doc under which no call is made
+    name_scale: float = 10.0  # score added to a function name per unit of its doc's similarity below the best's
+    more_bias: float = 8.0  # another call / array item while the request's values wait (its negative: stop)
+    copy_bias: float = 4.0  # a token that keeps a value a copy of the request (twice that toward an unused value)
     max_new_tokens: int = 384
     relevance: bool = True  # False: no embedder; the model alone decides between a call and no call
 
@@ -84,11 +84,22 @@ def _local(backend: Backend, messages: Sequence[Mapping[str, Any]], functions: l
         return ToolAnswer([], "[]")
     best = max(sims)
     policy = CallPolicy(more_bias=settings.more_bias, copy_bias=settings.copy_bias, request=request,
-                        name_bias={f.name: settings.name_scale * (s - best) for f, s in zip(functions, sims, strict=True)})
+                        name_bias={f.name: settings.name_scale * (s - best) for f, s in zip(functions, sims, strict=True)},
+                        spans=request_spans(request))
     calls, text = backend.call_tools(ToolRequest(tuple(messages), tuple(functions), allow_none=False, parallel=parallel,
                                                  offered=offered_parameters(request, functions),
                                                  max_new_tokens=settings.max_new_tokens, cancel=cancel, policy=policy))
-    return ToolAnswer(calls, text)
+    return ToolAnswer(distinct(calls), text)
+
+
+def distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls without repeats of an identical call (a small model told to go on may say one thing twice;
+    the same call twice never does more than once). `text` keeps what the model wrote."""
+    out: list[ToolCall] = []
+    for call in calls:
+        if call not in out:
+            out.append(call)
+    return out
 
 
 def _choice(tool_choice: str | Mapping[str, Any], functions: Sequence[FunctionSpec]) -> tuple[list[FunctionSpec], bool]:
@@ -128,6 +139,24 @@ def relevance(request: str, functions: Sequence[FunctionSpec]) -> list[float]:
 
 
 _WORD = re.compile(r"[a-z]+")
+_SPAN = re.compile(r"""(?<![\w.])-?\d+(?:[.,:/]\d+)*(?![\w])|"[^"]{1,80}"|'[^']{1,80}'|(?<![\w'])(?:[A-Z][\w&'.-]*)(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w&'.-]*)*""")
+_COMMON = frozenset("i a an the what how which who when where why is are can could would will please find get "
+                    "calculate compute give tell show list check also and then".split())
+
+
+def request_spans(request: str) -> tuple[str, ...]:
+    """The values a request names, each once: numbers, quoted text, and runs of capitalised words (a name, a
+    place, a title) other than an opening word or a common one. The decoder calls again while some of them is in
+    no call yet, so a request that names three cities gets three calls."""
+    spans = []
+    for m in _SPAN.finditer(request):
+        text = m.group(0).strip("'\"").rstrip(".,")
+        first = m.start() == 0 or request[: m.start()].rstrip().endswith((".", "?", "!", ":"))
+        if text[:1].isupper() and (first and " " not in text or text.lower() in _COMMON):
+            continue
+        if text and text not in spans:
+            spans.append(text)
+    return tuple(spans)
 
 
 def offered_parameters(request: str, functions: Sequence[FunctionSpec]) -> dict[str, frozenset[str]]:

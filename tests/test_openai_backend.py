@@ -320,3 +320,26 @@ def test_blank_arguments_are_no_arguments_and_completions_mode_cannot_call_tools
     assert backend(srv.url).call_tools(tool_request())[0] == [ToolCall("get_weather", {})]
     with pytest.raises(GorillaError, match="needs /chat/completions"):
         backend(srv.url, mode="completions").call_tools(tool_request())
+
+
+def test_call_tools_sends_tools_and_reads_tool_calls(scripted):
+    from gorilla.data.functions import FunctionSpec, ToolCall
+    from gorilla.models.base import ToolRequest
+
+    ping = FunctionSpec.from_tool({"name": "ping", "description": "Ping a host.", "parameters": {
+        "type": "dict", "properties": {"host": {"type": "string"}}, "required": ["host"]}})
+    calls = [{"id": "c1", "type": "function", "function": {"name": "ping", "arguments": '{"host": "a.org"}'}},
+             {"id": "c2", "type": "function", "function": {"name": "ping", "arguments": '{"host": "b.org"}'}}]
+    server = scripted((200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None,
+                                                                      "tool_calls": calls}}]}))
+    messages = ({"role": "user", "content": "ping a.org and b.org"},)
+    got = backend(server.url).call_tools(ToolRequest(messages, (ping,), allow_none=False, parallel=True))
+    assert got == ([ToolCall("ping", {"host": "a.org"}), ToolCall("ping", {"host": "b.org"})], "")
+    body = server.requests[0][2]
+    assert body["tools"][0]["function"]["parameters"]["type"] == "object"  # BFCL's dict, normalised
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "ping"}}
+    assert "parallel_tool_calls" not in body  # the default (true) is not sent
+    bad = scripted((200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "ping", "arguments": "host=a"}}]}}]}))
+    with pytest.raises(GorillaError, match="is not valid JSON"):
+        backend(bad.url).call_tools(ToolRequest(messages, (ping,)))

@@ -289,6 +289,7 @@ class GrammarConstraint:
         self.states = [g.start for g in self.grammars]
         self.max_new_tokens = max_new_tokens
         self.policy = policy
+        self.copy_ids = self._copy_ids(tokenizer, policy)
         self.queue: list[list[int]] = [[] for _ in self.grammars]  # forced tokens not yet written
         self.count = [0] * len(self.grammars)  # tokens written per row
 
@@ -336,6 +337,18 @@ class GrammarConstraint:
         text = grammar.forced(state)
         return self.tokenizer.encode(text, add_special_tokens=False) if text else []
 
+    @staticmethod
+    def _copy_ids(tokenizer: Any, policy: CallPolicy | None) -> Any:
+        """The tokens of the request, of each of its words and of each of its spans, spelled alone: inside a string
+        they are candidates whatever their rank, so the copy bias can reach them."""
+        import torch
+
+        if policy is None or not policy.copy_bias or not policy.request:
+            return None
+        pieces = [policy.request, *policy.request.split(), *policy.spans]
+        ids = {i for e in tokenizer(pieces, add_special_tokens=False)["input_ids"] for i in e}
+        return torch.tensor(sorted(ids), dtype=torch.long)
+
     def _best(self, r: int, logits: Any) -> int:
         import torch
 
@@ -343,6 +356,8 @@ class GrammarConstraint:
         chars = grammar.next_chars(state)
         if chars is None:
             ids = torch.topk(logits, 64).indices
+            if self.copy_ids is not None:
+                ids = torch.unique(torch.cat([ids, self.copy_ids]))
         else:
             groups = [self.texts.by_first[c] for c in chars if c in self.texts.by_first]
             ids = torch.cat(groups) if groups else torch.empty(0, dtype=torch.long)
@@ -378,9 +393,13 @@ class CallPolicy:
     """Score adjustments for the choices a grammar leaves to a small model (gorilla.toolcalls sets them,
     with values chosen on our own data).
 
-    `name_bias[name]` is added to tokens that spell (a prefix of) that function's name; `none_bias` to `]`
-    right after `[` (no call at all); `more_bias` to `, ` after a call (another call); `copy_bias` to tokens
-    that keep a string or number value a copy of a span of the user's `request`.
+    `name_bias[name]` is added to tokens that spell (a prefix of) that function's name in the first call (later
+    calls may need another function: the model picks those alone); `none_bias` to `]`
+    right after `[` (no call at all). `spans` are the values the request names (numbers, quoted text, names
+    in capitals: gorilla.toolcalls.request_spans): after a call, another one is made while some span is in
+    no call yet and the last call used a new one (`more_bias` added to `, `, or taken from it), and
+    `copy_bias` goes to tokens that keep a string or number value a copy of the request's text, twice to
+    those on the way to a span no call has used.
     """
 
     none_bias: float = 0.0
@@ -388,36 +407,107 @@ class CallPolicy:
     copy_bias: float = 0.0
     request: str = ""
     name_bias: Mapping[str, float] = field(default_factory=dict)
+    spans: tuple[str, ...] = ()
 
     def __call__(self, grammar: Any, state: Any, ids: Any, texts: TokenTexts) -> Any:
         """The bias of each token in `ids` in `state` (zeros where no policy speaks)."""
         import torch
 
-        from gorilla.models.grammar import Num, Root, Str, Value
+        from gorilla.models.grammar import Array, Num, Str
 
         out = torch.zeros(len(ids))
-        top = state[-1]
-        if isinstance(top, Root) and top.opened and not top.done:
-            for k, i in enumerate(ids.tolist()):
-                if (text := texts.texts[i]) is not None and (after := grammar.feed(state, text)) is not None:
-                    out[k] = self._root_bias(top, after[0])
-        elif self.copy_bias and isinstance(top, Str | Num | Value):
-            request = self.request.lower()
-            for k, i in enumerate(ids.tolist()):
-                text = texts.texts[i]
-                after = grammar.feed(state, text) if text is not None else None
-                value = after[-1] if after is not None else None
-                if isinstance(value, Str | Num) and value.text and value.text.lower() in request:
-                    out[k] = self.copy_bias
+        unused = [s.lower() for s in self.unused(state[0].calls, _open_values(state))] if self.copy_bias else []
+        items = self._more_items(state)
+        for k, i in enumerate(ids.tolist()):
+            text = texts.texts[i]
+            after = grammar.feed(state, text) if text is not None else None
+            if after is None:
+                continue
+            bias = self._list_bias(state[0], after[0], len(state) == 1)
+            if items is not None:
+                j, more = items
+                if len(after) <= j or not isinstance(after[j], Array):
+                    bias -= more  # the token closes the array
+                elif len(after[j].values) > len(state[j].values) and after[j].typed and after[j].typed[0] == ",":
+                    bias += more  # the token ends the item and opens another
+            value = after[-1]
+            if self.copy_bias and isinstance(value, Str | Num) and value.text and (v := value.text.lower()) in \
+                    self.request.lower():
+                bias += self.copy_bias * (2 if any(u.startswith(v) for u in unused) else 1)
+            out[k] = bias
         return out
 
-    def _root_bias(self, before: Any, after: Any) -> float:
-        """A token at the list's level: no call, another call, and the names it may still spell."""
+    def _list_bias(self, before: Any, after: Any, at_list: bool) -> float:
+        """A token's bias at the list's level (the token may also close the call before it, as `)]` or `"),` do):
+        no call, one more call or the end, and the function names it may still spell."""
         if after.done:
-            return self.none_bias if not before.calls else 0.0
-        bias = self.more_bias if before.calls and not before.typed else 0.0
-        if after.pending:
-            return bias + self.name_bias.get(after.pending, 0.0)
-        typed = after.typed.removeprefix(",").removeprefix(" ")
-        return bias + max((self.name_bias.get(f.name, 0.0) for f in after.functions
-                           if (f.name + "(").startswith(typed)), default=0.0)
+            return self.none_bias if not after.calls else -self._more(after.calls) if not before.done else 0.0
+        bias = 0.0
+        if after.calls and after.typed.startswith(",") and not (at_list and before.typed):
+            bias += self._more(after.calls)
+        if (at_list or after.typed) and not after.calls:  # the first call's name (later ones: the model's choice)
+            typed = after.typed.removeprefix(",").removeprefix(" ")
+            names = [after.pending] if after.pending and at_list else [f.name for f in after.functions
+                                                                      if typed and (f.name + "(").startswith(typed)]
+            bias += max((self.name_bias.get(n, 0.0) for n in names), default=0.0)
+        return bias
+
+    def unused(self, calls: Sequence[Any], values: Sequence[Any] = ()) -> list[str]:
+        """The request's spans that no argument of `calls` and none of `values` holds (equal, or inside a string)."""
+        texts = [v.lower() for c in calls for v in _flat_values(c.arguments)] + [v.lower() for v in _flat_values(list(values))]
+        return [s for s in self.spans if not any(s.lower() == v or (len(s) > 1 and s.lower() in v) for v in texts)]
+
+    def _more_items(self, state: Any) -> tuple[int, float] | None:
+        """(depth of the innermost array, bias for another item) when the item being finished belongs to an array:
+        +more_bias while spans wait and that item was one, else -more_bias (a small model stops a list early, or
+        repeats an item until the bound); None elsewhere."""
+        from gorilla.models.grammar import Array, Str
+
+        top = state[-1]
+        if isinstance(top, Array) and top.opened and top.typed == "" and top.values:
+            j, item, prior = len(state) - 1, top.values[-1], list(top.values[:-1])
+        elif len(state) > 2 and isinstance(state[-2], Array) and (
+                (end := top.ending() if hasattr(top, "ending") else None) or isinstance(top, Str)):
+            j, item, prior = len(state) - 2, end[0] if end else top.text, list(state[-2].values)
+        else:
+            return None
+        if not self.spans:
+            return None
+        calls, before = state[0].calls, _open_values(state[:j]) + prior
+        waiting = self.unused(calls, [*before, item])
+        progressed = len(self.unused(calls, before)) > len(waiting)
+        return j, (self.more_bias if waiting and progressed else -self.more_bias)
+
+    def _more(self, calls: Sequence[Any]) -> float:
+        """The bias for another call: +more_bias while spans wait and the last call used a new one, else -more_bias."""
+        if not calls or not self.spans:
+            return 0.0
+        waiting = self.unused(calls)
+        progressed = len(self.unused(calls[:-1])) > len(waiting)
+        return self.more_bias if waiting and progressed else -self.more_bias
+
+
+def _open_values(state: Any) -> list[Any]:
+    """The values already written in the call still open (its arguments, items, keys so far)."""
+    from gorilla.models.grammar import Array, FreeDict, Keyed
+
+    out: list[Any] = []
+    for frame in state[1:]:
+        if isinstance(frame, Keyed):
+            out += [v for _, v in frame.values]
+        elif isinstance(frame, Array):
+            out += list(frame.values)
+        elif isinstance(frame, FreeDict):
+            out += [v for _, v in frame.items]
+    return out
+
+
+def _flat_values(value: Any) -> list[str]:
+    """Every scalar inside an argument value, as text (numbers as written: 5.0 -> "5")."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _flat_values(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _flat_values(item)]
+    if isinstance(value, float) and value.is_integer():
+        return [str(int(value))]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
