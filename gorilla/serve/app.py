@@ -86,9 +86,9 @@ class ToolTurn:
 
     messages: tuple[dict[str, Any], ...]
     functions: tuple[FunctionSpec, ...]
-    tool_choice: str | dict[str, Any] = "auto"
-    parallel: bool = True
-    max_tokens: int = 80
+    tool_choice: str | dict[str, Any]
+    parallel: bool
+    max_tokens: int
 
 
 class ToolResult(Protocol):
