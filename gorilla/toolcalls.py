@@ -44,6 +44,7 @@ class ToolSettings:
     copy_bias: float = 4.0  # a token that keeps a value a copy of the request (twice that toward an unused value)
     max_new_tokens: int = 384
     relevance: bool = True  # False: no embedder; the model alone decides between a call and no call
+    grammar: bool = True  # False: free greedy decoding, calls parsed from the text (to measure what the grammar adds)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def call_tools(backend: Backend, messages: Sequence[Mapping[str, Any]], function
     if not callable_:
         return ToolAnswer([], "[]")
     request = last_user_text(messages)
+    if hasattr(backend, "chat_prompt") and not settings.grammar:
+        return _free(backend, messages, callable_, settings)
     if hasattr(backend, "chat_prompt") and settings.relevance:  # a local model: steer it
         return _local(backend, messages, callable_, allow_none, parallel, settings, request, cancel)
     calls, text = backend.call_tools(ToolRequest(tuple(messages), tuple(callable_), allow_none, parallel,
@@ -100,6 +103,20 @@ def distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
         if call not in out:
             out.append(call)
     return out
+
+
+def _free(backend: Any, messages: Sequence[Mapping[str, Any]], functions: list[FunctionSpec],
+          settings: ToolSettings) -> ToolAnswer:
+    """Free greedy decoding of the same prompt, the calls read from the text (gorilla.calls: literals only; a
+    call it cannot read keeps arguments None and counts wrong)."""
+    from gorilla.calls import parse_function_calls
+    from gorilla.prompting import tool_messages
+
+    prompt = backend.chat_prompt(tool_messages(messages, functions))
+    text = backend.generate([prompt], max_new_tokens=settings.max_new_tokens, stop=("<|im_end|>",))[0]
+    calls = [ToolCall(c["name"], c["arguments"]) if c.get("arguments") is not None else ToolCall(c["name"], None)
+             for c in parse_function_calls(text)]
+    return ToolAnswer(calls, text)
 
 
 def _choice(tool_choice: str | Mapping[str, Any], functions: Sequence[FunctionSpec]) -> tuple[list[FunctionSpec], bool]:

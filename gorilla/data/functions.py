@@ -25,7 +25,8 @@ _NESTED = ("items", "additionalProperties")
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One call the model made: the function's name and its arguments as values (not text)."""
+    """One call the model made: the function's name and its arguments as values (not text); arguments None for a
+    call whose text could not be read (free decoding only: a grammar's calls always can)."""
 
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)

@@ -413,11 +413,11 @@ class CallPolicy:
         """The bias of each token in `ids` in `state` (zeros where no policy speaks)."""
         import torch
 
-        from gorilla.models.grammar import Array, Num, Str
+        from gorilla.models.grammar import Array, Keyed, Num, Str
 
         out = torch.zeros(len(ids))
         unused = [s.lower() for s in self.unused(state[0].calls, _open_values(state))] if self.copy_bias else []
-        items = self._more_items(state)
+        items, args = self._more_items(state), self._more_args(state)
         for k, i in enumerate(ids.tolist()):
             text = texts.texts[i]
             after = grammar.feed(state, text) if text is not None else None
@@ -430,6 +430,12 @@ class CallPolicy:
                     bias -= more  # the token closes the array
                 elif len(after[j].values) > len(state[j].values) and after[j].typed and after[j].typed[0] == ",":
                     bias += more  # the token ends the item and opens another
+            if args is not None:
+                j, more = args
+                if len(after) <= j or not isinstance(after[j], Keyed):
+                    bias -= more  # the token closes the call
+                elif after[j].typed[:1] == "," or (len(after) > j + 1 and after[j].next_index > state[j].next_index):
+                    bias += more  # the token goes on to another argument
             value = after[-1]
             if self.copy_bias and isinstance(value, Str | Num) and value.text and (v := value.text.lower()) in \
                     self.request.lower():
@@ -479,12 +485,42 @@ class CallPolicy:
         return j, (self.more_bias if waiting and progressed else -self.more_bias)
 
     def _more(self, calls: Sequence[Any]) -> float:
-        """The bias for another call: +more_bias while spans wait and the last call used a new one, else -more_bias."""
+        """The bias for another call: +more_bias while spans of a kind the last call took (numbers, text) wait,
+        else -more_bias."""
         if not calls or not self.spans:
             return 0.0
         waiting = self.unused(calls)
-        progressed = len(self.unused(calls[:-1])) > len(waiting)
-        return self.more_bias if waiting and progressed else -self.more_bias
+        before = self.unused(calls[:-1])
+        taken = {_kind(s) for s in before if s not in waiting}
+        return self.more_bias if taken & {_kind(s) for s in waiting} else -self.more_bias
+
+    def _more_args(self, state: Any) -> tuple[int, float] | None:
+        """(depth of the open call's arguments, bias for one more of its offered optional arguments) when the value
+        being finished is an argument and spans wait: the request's values go into this call before another call
+        is made. None elsewhere."""
+        from gorilla.models.grammar import Keyed, Str
+
+        top = state[-1]
+        if isinstance(top, Keyed) and not top.dict_style and top.typed == "" and top.values:
+            j, item = len(state) - 1, None
+        elif len(state) > 2 and isinstance(state[-2], Keyed) and not state[-2].dict_style and (
+                (end := top.ending() if hasattr(top, "ending") else None) or isinstance(top, Str)):
+            j, item = len(state) - 2, end[0] if end else top.text
+        else:
+            return None
+        if not self.spans or not any(k >= 0 for _, k in state[j].options()):
+            return None
+        waiting = self.unused(state[0].calls, _open_values(state[: j + 1]) + ([] if item is None else [item]))
+        return (j, self.more_bias) if waiting else None
+
+
+def _kind(span: str) -> str:
+    """A span is a number or text."""
+    try:
+        float(span.replace(",", ""))
+    except ValueError:
+        return "text"
+    return "number"
 
 
 def _open_values(state: Any) -> list[Any]:
