@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data.functions import FunctionSpec, ToolCall
+from gorilla.data.tools import CHOICES, MAX_TOOLS
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, ToolRequest
-
-CHOICES = ("auto", "none", "required")
-MAX_FUNCTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -62,8 +60,8 @@ def call_tools(backend: Backend, messages: Sequence[Mapping[str, Any]], function
     none), "none" (no call), "required" (at least one call), or {"name": ...} / {"function": {"name": ...}}
     (a call of that function)."""
     settings = settings or ToolSettings()
-    if len(functions) > MAX_FUNCTIONS:
-        raise GorillaError(f"tools: at most {MAX_FUNCTIONS} functions, got {len(functions)}")
+    if len(functions) > MAX_TOOLS:
+        raise GorillaError(f"tools: at most {MAX_TOOLS} functions, got {len(functions)}")
     callable_, allow_none = _choice(tool_choice, functions)
     if not callable_:
         return ToolAnswer([], "[]")

@@ -335,3 +335,17 @@ def test_device_choice_is_validated(monkeypatch):
     monkeypatch.setenv("GORILLA_DEVICE", "tpu")
     with pytest.raises(GorillaError, match="GORILLA_DEVICE must be cpu or cuda"):
         _device_dtype()
+
+
+def test_a_number_at_its_digit_limit_ends_instead_of_taking_a_dot():
+    """A float argument with MAX_DIGITS digits used to accept a '.', after which no character fitted: the
+    decoder's completion then failed (found by the tiny model through gorilla serve's tools)."""
+    from gorilla.data.functions import FunctionSpec
+    from gorilla.models.grammar import MAX_DIGITS, CallGrammar
+
+    spec = FunctionSpec.from_tool({"name": "pay", "parameters": {"properties": {"amount": {"type": "float"}},
+                                                                 "required": ["amount"]}})
+    grammar = CallGrammar([spec])
+    state = grammar.feed(grammar.start, "[pay(amount=" + "8" * MAX_DIGITS)
+    assert "." not in (grammar.next_chars(state) or ())
+    assert grammar.completion(state) == ")]"

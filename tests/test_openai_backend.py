@@ -244,6 +244,84 @@ def test_concurrency_limit_bounds_requests_in_flight(scripted):
     assert state["max"] == 3
 
 
+# ---- function calling: tools out, tool_calls back ----------------------------------------------------------------
+
+
+def tool_reply(*calls: tuple[str, object], content: str | None = None) -> tuple[int, dict, dict]:
+    """A chat completion whose message carries `calls` as (name, arguments string or value)."""
+    tool_calls = [{"id": f"call_{i}", "type": "function",
+                   "function": {"name": n, "arguments": a if isinstance(a, str) else json.dumps(a)}}
+                  for i, (n, a) in enumerate(calls)]
+    message = {"role": "assistant", "content": content, **({"tool_calls": tool_calls} if tool_calls else {})}
+    return 200, {}, {"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}]}
+
+
+def tool_request(names: tuple[str, ...] = ("get_weather", "convert"), **kw) -> object:
+    from gorilla.data.functions import FunctionSpec
+    from gorilla.models.base import ToolRequest
+
+    functions = tuple(FunctionSpec.from_tool({"name": n, "description": f"{n} it", "parameters": {
+        "type": "dict", "properties": {"city": {"type": "string"}}, "required": ["city"]}}) for n in names)
+    return ToolRequest(({"role": "user", "content": "weather in Lisbon"},), functions, **kw)
+
+
+def test_tools_go_out_and_tool_calls_come_back_decoded(scripted):
+    from gorilla.data.functions import ToolCall
+
+    srv = scripted(tool_reply(("get_weather", {"city": "Lisbon"}), ("convert", '{"city": "Paris"}')))
+    calls, text = backend(srv.url).call_tools(tool_request(max_new_tokens=33))
+    assert calls == [ToolCall("get_weather", {"city": "Lisbon"}), ToolCall("convert", {"city": "Paris"})]
+    assert text == ""
+    body = srv.requests[0][2]
+    assert body["messages"] == [{"role": "user", "content": "weather in Lisbon"}] and body["max_tokens"] == 33
+    assert body["tools"][0] == {"type": "function", "function": {"name": "get_weather", "description": "get_weather it",
+                                "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                               "required": ["city"]}}}  # BFCL's "dict" sent as JSON Schema's object
+    assert body["tool_choice"] == "auto" and "parallel_tool_calls" not in body
+
+
+@pytest.mark.parametrize(("names", "kw", "choice"), [
+    (("get_weather", "convert"), {"allow_none": False}, "required"),
+    (("convert",), {"allow_none": False}, {"type": "function", "function": {"name": "convert"}}),
+    (("get_weather", "convert"), {"parallel": False}, "auto"),
+])
+def test_tool_choice_and_parallel_sent_as_the_request_says(scripted, names, kw, choice):
+    srv = scripted(tool_reply(content="no call needed"))
+    calls, text = backend(srv.url).call_tools(tool_request(names, **kw))
+    assert (calls, text) == ([], "no call needed")
+    body = srv.requests[0][2]
+    assert body["tool_choice"] == choice and body.get("parallel_tool_calls", True) == kw.get("parallel", True)
+
+
+@pytest.mark.parametrize(("arguments", "words"), [
+    ("{'city': 'Lisbon'}", "is not valid JSON"),  # Python's repr, not JSON: refused, never evaluated
+    ('{"city": "Lis', "is not valid JSON"),
+    ("[1, 2]", "is not a JSON object"),
+    ('"Lisbon"', "is not a JSON object"),
+])
+def test_malformed_arguments_from_the_endpoint_are_one_clear_line(scripted, arguments, words):
+    srv = scripted(tool_reply(("get_weather", arguments)))
+    with pytest.raises(GorillaError) as e:
+        backend(srv.url).call_tools(tool_request())
+    message = str(e.value)
+    assert "tool_calls[0].function.arguments" in message and words in message and "\n" not in message
+
+
+def test_a_call_of_a_function_not_offered_is_refused(scripted):
+    srv = scripted(tool_reply(("launch_rocket", {"city": "x"})))
+    with pytest.raises(GorillaError, match=r"tool_calls\[0\]: calls 'launch_rocket', which is not among the tools"):
+        backend(srv.url).call_tools(tool_request())
+
+
+def test_blank_arguments_are_no_arguments_and_completions_mode_cannot_call_tools(scripted):
+    from gorilla.data.functions import ToolCall
+
+    srv = scripted(tool_reply(("get_weather", "")))
+    assert backend(srv.url).call_tools(tool_request())[0] == [ToolCall("get_weather", {})]
+    with pytest.raises(GorillaError, match="needs /chat/completions"):
+        backend(srv.url, mode="completions").call_tools(tool_request())
+
+
 def test_call_tools_sends_tools_and_reads_tool_calls(scripted):
     from gorilla.data.functions import FunctionSpec, ToolCall
     from gorilla.models.base import ToolRequest
@@ -259,8 +337,9 @@ def test_call_tools_sends_tools_and_reads_tool_calls(scripted):
     assert got == ([ToolCall("ping", {"host": "a.org"}), ToolCall("ping", {"host": "b.org"})], "")
     body = server.requests[0][2]
     assert body["tools"][0]["function"]["parameters"]["type"] == "object"  # BFCL's dict, normalised
-    assert body["tool_choice"] == {"type": "function", "function": {"name": "ping"}} and body["parallel_tool_calls"]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "ping"}}
+    assert "parallel_tool_calls" not in body  # the default (true) is not sent
     bad = scripted((200, {}, {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "ping", "arguments": "host=a"}}]}}]}))
-    with pytest.raises(GorillaError, match="JSON object arguments"):
+    with pytest.raises(GorillaError, match="is not valid JSON"):
         backend(bad.url).call_tools(ToolRequest(messages, (ping,)))

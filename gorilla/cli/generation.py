@@ -20,9 +20,15 @@ from gorilla.cli.app import (
 )
 
 if TYPE_CHECKING:
-    from gorilla.pipeline import Answer
+    from gorilla.pipeline import Answer, PipelineConfig
+    from gorilla.toolcalls import ToolAnswer
 
 FormatOpt = Annotated[str, typer.Option("--format", help="text (a short panel) or json (one object).")]
+ToolsOpt = Annotated[Path | None, typer.Option(
+    "--tools", help="A JSON file holding a tools list (OpenAI tools or bare function docs): answer with calls "
+                    "of these functions instead of an API call.", show_default=False)]
+ToolChoiceOpt = Annotated[str, typer.Option("--tool-choice", help="With --tools: auto (a call or none), none, "
+                                                                  "required, or the name of the function to call.")]
 
 
 @app.command("query")
@@ -33,12 +39,16 @@ def query(
     hub: HubOrAllOpt = "all",
     pipeline: PipelineOptions,
     fmt: FormatOpt = "text",
+    tools: ToolsOpt = None,
+    tool_choice: ToolChoiceOpt = "auto",
     data_dir: DataDirOpt = None,
     api_db: ApiDbOpt = None,
 ) -> None:
-    """One real API call for what you want, with provider, explanation and the document it came from.
+    """One real API call for what you want, with provider, explanation and the document it came from; with
+    --tools, calls of the functions in that file instead (OpenAI-style function calling).
 
     Example: gorilla query "transcribe my podcast" --hub huggingface --format json
+    Example: gorilla query "weather in Lisbon for 3 days" --tools tools.json --format json
     """
     from gorilla.errors import GorillaError
     from gorilla.pipeline import Gorilla
@@ -47,6 +57,11 @@ def query(
         raise GorillaError(f"--format: expected text or json, got {fmt!r}")
     if not text.strip():
         raise GorillaError('empty query: say what you want, e.g. "classify bird species in photos"')
+    if tools is not None:
+        _tool_query(text, tools, tool_choice, pipeline.config(hub, data_dir, api_db), fmt)
+        return
+    if tool_choice != "auto":
+        raise GorillaError("--tool-choice needs --tools FILE")
     answer = Gorilla(pipeline.config(hub, data_dir, api_db)).ask(text)
     if fmt == "json":
         print(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -68,6 +83,45 @@ def _panel(answer: Answer, hub: str) -> None:
             body.append(f"{label:>11}  ", style="bold cyan").append(f"{value}\n")
     body.rstrip()
     Console().print(Panel(body if body.plain else Text(answer.text), title=f"gorilla · {answer.hub or hub}", expand=False))
+
+
+def _tool_query(text: str, path: Path, tool_choice: str, config: PipelineConfig, fmt: str) -> None:
+    """`gorilla query --tools`: the functions from `path`, the request as one user message, the calls from
+    gorilla.toolcalls on the pipeline's backend (--model, --backend), printed."""
+    from gorilla.data.tools import CHOICES, ToolsError, load_tools_file, read_tool_choice
+    from gorilla.errors import GorillaError
+    from gorilla.pipeline import Gorilla, check_query
+    from gorilla.toolcalls import ToolSettings, call_tools
+
+    functions = load_tools_file(path)
+    try:
+        choice = read_tool_choice(tool_choice if tool_choice in CHOICES else
+                                  {"type": "function", "function": {"name": tool_choice}}, functions)
+    except ToolsError as e:
+        raise GorillaError(f"--tool-choice: {e.message}") from None
+    messages = [{"role": "user", "content": check_query(text)}]
+    answer = call_tools(Gorilla(config).backend, messages, functions, choice,
+                        settings=ToolSettings(max_new_tokens=config.max_new_tokens))
+    if fmt == "json":
+        print(json.dumps({"tool_calls": [c.as_dict() for c in answer.calls], "text": answer.text}, ensure_ascii=False))
+        return
+    _tools_panel(answer, path)
+
+
+def _tools_panel(answer: ToolAnswer, path: Path) -> None:
+    """The calls as a short rich panel: each function's name, then its arguments as JSON."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text()
+    for i, call in enumerate(answer.calls, 1):
+        body.append(f"{'call ' + str(i):>9}  ", style="bold cyan").append(f"{call.name}\n")
+        body.append(f"{'arguments':>9}  ", style="bold cyan").append(f"{json.dumps(call.arguments, ensure_ascii=False)}\n")
+    if not answer.calls:
+        body.append(f"{'no call':>9}  ", style="bold cyan").append(answer.text or "(no text)")
+    body.rstrip()
+    Console().print(Panel(body, title=f"gorilla · tools from {path.name}", expand=False))
 
 
 @app.command("generate")

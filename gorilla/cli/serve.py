@@ -94,7 +94,8 @@ def serve(
     api_db: ApiDbOpt = None,
 ) -> None:
     """Serve Gorilla as an OpenAI-compatible API: /v1/models, /v1/chat/completions (streaming),
-    /v1/completions, /health. The last user message is the query; the reply is one API call.
+    /v1/completions, /health. The last user message is the query; the reply is one API call. A chat request
+    with `tools` gets `tool_calls` instead (OpenAI function calling; docs/serving.md).
 
     Example: gorilla serve --hub torchhub --api-key secret --port 8000
     then:    curl -H 'Authorization: Bearer secret' localhost:8000/v1/chat/completions \\

@@ -198,10 +198,8 @@ class Num:
 
     def next_chars(self) -> frozenset[str]:
         t = self.text
-        if t.lstrip("-") == "0" or sum(ch in _DIGITS for ch in t) >= MAX_DIGITS:
-            digits: frozenset[str] = frozenset()
-        else:
-            digits = _DIGITS
+        full = sum(ch in _DIGITS for ch in t) >= MAX_DIGITS
+        digits: frozenset[str] = frozenset() if t.lstrip("-") == "0" or full else _DIGITS
         if not t:
             return digits | {"-"}
         if not self.integer and t[-1] in _DIGITS and "." not in t and digits:  # room for a digit after the point

@@ -15,6 +15,10 @@ vLLM can enforce a regular expression (its structured outputs), so with `guided=
 answer is constrained to Gorilla's marker format with `api_call` one of the allowed calls;
 `guided="vllm-legacy"` sends the same regex as `guided_regex` (vLLM before 0.12). With
 `guided="off"` (the default) a request with `allowed_calls` raises GorillaError.
+
+Function calling (`call_tools`) is the endpoint's own: the conversation, the functions as OpenAI `tools`
+and a `tool_choice` go to /chat/completions, and the `tool_calls` that come back are read as ToolCalls,
+their arguments decoded with `json.loads` (an arguments string that is not a JSON object is one error).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gorilla.data.functions import ToolCall
+from gorilla.data.functions import FunctionSpec, ToolCall
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, Decoding, ToolRequest
 from gorilla.prompting import answer_regex, chat_messages
@@ -114,29 +118,45 @@ class OpenAIBackend(Backend):
             pool.shutdown(wait=True, cancel_futures=True)  # one failure stops the requests not yet sent
 
     def call_tools(self, request: ToolRequest) -> tuple[list[ToolCall], str]:
-        """The endpoint's own function calling: the functions as OpenAI `tools`, the tool_choice they stand for
-        ("auto" when no call is allowed, the one function by name, else "required"), and its `tool_calls` read
-        back (arguments are JSON text; text that is not one JSON object is one GorillaError)."""
+        """(calls, the message's text) from one /chat/completions request with the functions as `tools`."""
+        if self.config.mode != "chat":
+            raise GorillaError("--api-mode completions cannot call tools: function calling needs /chat/completions")
         request.check_cancel()
-        tools = [{"type": "function", "function": {"name": f.name, "description": f.description,
-                                                   "parameters": f.parameters}} for f in request.functions]
-        if request.allow_none:
-            choice: Any = "auto"
-        elif len(tools) == 1:
-            choice = {"type": "function", "function": {"name": request.functions[0].name}}
-        else:
-            choice = "required"
-        body = {"model": self.model, "messages": [dict(m) for m in request.messages], "tools": tools,
-                "tool_choice": choice, "parallel_tool_calls": request.parallel, "temperature": 0.0,
-                "max_tokens": request.max_new_tokens}
-        path = "/chat/completions"
-        with self._errors(path):
+        body: dict[str, Any] = {"model": self.model, "max_tokens": request.max_new_tokens, "temperature": 0.0,
+                                "messages": [dict(m) for m in request.messages]}
+        if request.functions:
+            body["tools"] = [_tool(f) for f in request.functions]
+            body["tool_choice"] = _tool_choice(request)
+            if not request.parallel:  # sent only when off: servers that do not know the field still work by default
+                body["parallel_tool_calls"] = False
+        with self._errors("/chat/completions"):
             out = self._client.chat.completions.create(**body)
         try:
             message = out.choices[0].message
         except (AttributeError, IndexError, TypeError):
-            raise GorillaError(f"{self.base_url}{path}: unexpected response (no choices[0].message)") from None
-        return [_tool_call(c, self.base_url + path) for c in message.tool_calls or []], message.content or ""
+            raise GorillaError(f"{self.base_url}/chat/completions: unexpected response (no choices[0].message): "
+                               f"{_one_line(str(out))[:200]}") from None
+        names = [f.name for f in request.functions]
+        calls = [self._read_call(c, i, names) for i, c in enumerate(message.tool_calls or [])]
+        return calls, message.content or ""
+
+    def _read_call(self, call: Any, i: int, names: Sequence[str]) -> ToolCall:
+        """One of the endpoint's tool_calls as a ToolCall: a function among the tools, arguments a JSON object
+        (a blank string counts as no arguments); anything else is one line naming the call."""
+        where = f"{self.base_url}/chat/completions: tool_calls[{i}]"
+        fn = getattr(call, "function", None)
+        name, text = getattr(fn, "name", None), getattr(fn, "arguments", None)
+        if name not in names:
+            raise GorillaError(f"{where}: calls {name!r}, which is not among the tools ({', '.join(names)})")
+        if not isinstance(text, str):
+            raise GorillaError(f"{where}.function.arguments: expected a JSON string, got {type(text).__name__}")
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except ValueError as e:
+            raise GorillaError(f"{where}.function.arguments is not valid JSON ({e}): {_one_line(text)[:200]}") from None
+        if not isinstance(arguments, dict):
+            raise GorillaError(f"{where}.function.arguments is not a JSON object: {_one_line(text)[:200]}")
+        return ToolCall(name, arguments)
 
     def close(self) -> None:
         """Close the client's connection pool (the `with` form does it)."""
@@ -204,17 +224,20 @@ class OpenAIBackend(Backend):
             raise GorillaError(f"{url}: {_one_line(str(e))[:200]}") from None
 
 
-def _tool_call(call: Any, where: str) -> ToolCall:
-    """One of a response's `tool_calls` as a ToolCall (its arguments parsed from their JSON text)."""
-    function = getattr(call, "function", None)
-    name, text = getattr(function, "name", None), getattr(function, "arguments", None) or "{}"
-    try:
-        arguments = json.loads(text)
-    except ValueError:
-        arguments = None
-    if not isinstance(name, str) or not isinstance(arguments, dict):
-        raise GorillaError(f"{where}: a tool call without a name or JSON object arguments: {_one_line(str(text))[:200]}")
-    return ToolCall(name, arguments)
+def _tool(spec: FunctionSpec) -> dict[str, Any]:
+    """A function as an OpenAI tool."""
+    return {"type": "function", "function": {"name": spec.name, "description": spec.description,
+                                             "parameters": spec.parameters}}
+
+
+def _tool_choice(request: ToolRequest) -> str | dict[str, Any]:
+    """OpenAI's tool_choice for a request: "auto" when answering without a call is allowed, the function when exactly
+    one must be called, else "required"."""
+    if request.allow_none:
+        return "auto"
+    if len(request.functions) == 1:
+        return {"type": "function", "function": {"name": request.functions[0].name}}
+    return "required"
 
 
 def _retried(status: int) -> bool:

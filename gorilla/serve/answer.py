@@ -1,4 +1,5 @@
-"""The default `Answerer`: the Gorilla pipeline (gorilla.pipeline), one query per request."""
+"""The default `Answerer`: the Gorilla pipeline (gorilla.pipeline), one query per request; a tool turn goes
+to gorilla.toolcalls on the pipeline's backend (the same model, loaded once)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from collections.abc import Callable
 
 from gorilla.pipeline import Gorilla
 from gorilla.prompting import format_answer
-from gorilla.serve.app import Reply
+from gorilla.serve.app import Reply, ToolTurn
+from gorilla.toolcalls import ToolAnswer, ToolSettings, call_tools
 
 
 class PipelineAnswerer:
     """Adapts `Gorilla.ask` to the server: per-request token budget, Gorilla's marker text out."""
 
-    def __init__(self, gorilla: Gorilla):
+    def __init__(self, gorilla: Gorilla, tool_settings: ToolSettings | None = None):
         self.gorilla = gorilla
+        self.tool_settings = tool_settings or ToolSettings()
         # load the model and indexes now: a bad flag fails at startup with one line, not on the first request
         gorilla.backend  # noqa: B018
         gorilla.retrievers  # noqa: B018
@@ -40,3 +43,10 @@ class PipelineAnswerer:
         return Reply(text=format_answer(**fields), fields=fields, retrieved=list(a.retrieved),
                      problems=list(a.problems), hub=a.hub or None, source=a.source, api_name=a.api_name or None,
                      raw=a.text)
+
+    def tools(self, turn: ToolTurn, cancel: Callable[[], bool] | None = None) -> ToolAnswer:
+        """The calls for one tool turn (gorilla.toolcalls) on the pipeline's backend, with the turn's token budget;
+        `cancel` stops decoding between tokens."""
+        settings = dataclasses.replace(self.tool_settings, max_new_tokens=turn.max_tokens)
+        return call_tools(self.gorilla.backend, turn.messages, turn.functions, turn.tool_choice,
+                          parallel=turn.parallel, settings=settings, cancel=cancel)

@@ -4,12 +4,16 @@ Any OpenAI client can ask Gorilla for an API call: the last user message (chat) 
 (completions) is the query; the answer is Gorilla's marker text, with the parsed fields and the
 ids of the retrieved documents in an extra `gorilla` object on the response.
 
+A chat request with `tools` is function calling instead, in OpenAI's shape: the conversation and the
+functions go to the answerer's `tools` method (a `ToolTurn`), and its calls come back as the message's
+`tool_calls` (arguments as a JSON string), `finish_reason: "tool_calls"`; streamed, as OpenAI streams them.
+
 The app knows nothing of models or retrieval: it is built around one injected `Answerer`
-(query and token budget in, `Reply` out), so tests can serve a real pipeline on a tiny model and
-`gorilla serve` the embedded one. Limits, all answered in OpenAI's error JSON:
+(query and token budget in, `Reply` out; `ToolTurn` in, calls out), so tests can serve a real pipeline
+on a tiny model and `gorilla serve` the embedded one. Limits, all answered in OpenAI's error JSON:
   - `api_key` set: requests to /v1/* without `Authorization: Bearer <key>` get 401 (/health is open);
   - bodies over `max_body_bytes` get 413; queries over `max_query_chars` and `max_tokens` over
-    `max_tokens_limit` get 400;
+    `max_tokens_limit` get 400, and so do tools lists over gorilla.data.tools' bounds;
   - at most `max_concurrency` answers are computed at once and `max_queue` more wait their turn;
     beyond that a request gets 503 with Retry-After, which OpenAI clients retry;
   - a request whose client has gone is dropped when its turn comes, and one being answered is stopped at
@@ -29,9 +33,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -40,12 +44,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gorilla.data.functions import FunctionSpec, ToolCall
+from gorilla.data.tools import ToolsError, read_tool_choice, read_tools
 from gorilla.errors import Cancelled, GorillaError
+from gorilla.pipeline import check_query
 from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, instruction_of
 
 log = logging.getLogger("gorilla.serve")
 FINISH = "stop"  # an answer is one call: constrained decoding always closes it, so it never stops for length
 DISCONNECT_POLL_S = 0.05  # how often a running answer checks that its client is still there
+ROLES = ("system", "developer", "user", "assistant", "tool")
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +76,33 @@ class Answerer(Protocol):
     client has gone: an answerer that can, stops then and raises `gorilla.errors.Cancelled`."""
 
     def __call__(self, query: str, max_tokens: int, cancel: Callable[[], bool]) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class ToolTurn:
+    """One function-calling request as the answerer gets it, checked: the conversation (each message's text as
+    a string; an assistant's earlier `tool_calls` and a tool message's `tool_call_id` kept), the functions, the
+    tool_choice in OpenAI's spelling ("auto", "none", "required" or {"type": "function", "function": {"name"}}),
+    whether several calls may be made, and the token budget."""
+
+    messages: tuple[dict[str, Any], ...]
+    functions: tuple[FunctionSpec, ...]
+    tool_choice: str | dict[str, Any]
+    parallel: bool
+    max_tokens: int
+
+
+class ToolResult(Protocol):
+    """What an answerer's `tools` returns (gorilla.toolcalls.ToolAnswer is one): the calls, none for a text reply."""
+
+    calls: list[ToolCall]
+    text: str
+
+
+class ToolAnswerer(Protocol):
+    """An answerer that can also call tools; an app whose answerer has no `tools` method answers `tools` with 400."""
+
+    def tools(self, turn: ToolTurn, cancel: Callable[[], bool]) -> ToolResult: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +151,7 @@ class Gate:
                            "server_error", code="overloaded", headers={"Retry-After": "1"})
         self.admitted += 1
 
-    async def run(self, fn: Callable[[Callable[[], bool]], Reply], gone: Callable[[], Awaitable[bool]]) -> Reply:
+    async def run(self, fn: Callable[[Callable[[], bool]], T], gone: Callable[[], Awaitable[bool]]) -> T:
         """Call `fn(cancel)` in a worker thread once a slot is free (the caller has been admitted), unless the
         client is `gone()` by then; while it runs, a watcher sets `cancel` as soon as the client goes."""
         try:
@@ -218,30 +254,40 @@ class _Endpoints:
 
     async def _complete(self, request: Request, chat: bool) -> Response:
         """Both completion routes: body size, model, n, max_tokens and stream are checked, then the query is
-        taken (the last user message or the prompt) and its length checked, all before the request is admitted."""
+        taken (the last user message or the prompt) and its length checked, all before the request is admitted.
+        A chat request with tools (or tool_choice) is a tool turn, checked as fully before admission."""
         body = await _read_json(request, self.cfg.max_body_bytes)
         req = _parse_common(body, self.cfg)
-        query = _chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt"))
-        return await self._respond(request, req, _check_length(query, self.cfg), chat)
+        if chat and (body.get("tools") is not None or body.get("tool_choice") is not None):
+            turn = _tool_turn(body, req, self.cfg)
+            tools = getattr(self.answer, "tools", None)
+            if tools is None:
+                raise ApiError(400, "this server does not call tools", param="tools")
+            return await self._respond(request, req, lambda cancel: tools(turn, cancel), chat, tools=True)
+        query = _check_length(_chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt")),
+                              self.cfg)
+        return await self._respond(request, req, lambda cancel: self.answer(query, req.max_tokens, cancel), chat)
 
-    async def _respond(self, request: Request, req: _Request, query: str, chat: bool) -> Response:
-        """Admit (or refuse with 503), then answer in a worker thread once a slot is free and while the client
-        is still there."""
+    async def _respond(self, request: Request, req: _Request, fn: Callable[[Callable[[], bool]], Any], chat: bool,
+                       tools: bool = False) -> Response:
+        """Admit (or refuse with 503), then run `fn(cancel)` in a worker thread once a slot is free and while the
+        client is still there; its Reply (or tool result) as one body or a stream."""
         g = self.gate
         g.admit()
-        work = g.run(lambda cancel: self.answer(query, req.max_tokens, cancel), request.is_disconnected)
+        work = g.run(fn, request.is_disconnected)
         if req.stream:
-            return _stream_response(work, self.cfg.model_id, chat)
+            return _stream_response(work, self.cfg.model_id, chat, tools)
         reply = await _guarded(work)
-        return JSONResponse(_completion_body(reply, self.cfg.model_id, chat))
+        model = self.cfg.model_id
+        return JSONResponse(_tool_body(reply, model) if tools else _completion_body(reply, model, chat))
 
 
-def _stream_response(work: Any, model_id: str, chat: bool) -> StreamingResponse:
+def _stream_response(work: Any, model_id: str, chat: bool, tools: bool = False) -> StreamingResponse:
     """The answer as server-sent events. The work runs as a task of its own, so it finishes and frees its slot
     even if the client goes away mid-stream."""
     task = asyncio.ensure_future(_guarded(work))
     task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieve the exception: no "never retrieved"
-    return StreamingResponse(_stream(task, model_id, chat), media_type="text/event-stream",
+    return StreamingResponse(_stream(task, model_id, chat, tools), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -361,7 +407,7 @@ def _check_length(query: str, cfg: ServeConfig) -> str:
     return query
 
 
-async def _guarded(work: Any) -> Reply:
+async def _guarded(work: Awaitable[T]) -> T:
     """Pipeline errors as API errors: bad input is the client's (400), anything else is ours (500)."""
     try:
         return await work
@@ -374,17 +420,21 @@ async def _guarded(work: Any) -> Reply:
         raise ApiError(500, "internal error while answering; see the server log", "server_error") from None
 
 
-async def _stream(task: asyncio.Future[Reply], model_id: str, chat: bool) -> AsyncIterator[bytes]:
+async def _stream(task: asyncio.Future[Any], model_id: str, chat: bool, tools: bool = False) -> AsyncIterator[bytes]:
     """SSE: a role chunk at once, the answer once the pipeline has it (it parses whole answers), then [DONE].
     Whatever fails once the 200 has gone out ends the stream the way clients expect: an error event, then
     [DONE] (without it, OpenAI clients wait for more or raise a parse error)."""
     rid, created = _new_id(chat), int(time.time())
-    if chat:
-        yield _event(_chunk(rid, created, model_id, chat, {"role": "assistant", "content": ""}, None))
+    if chat:  # a tool turn's role chunk says nothing of content yet: OpenAI sends content null before tool_calls
+        yield _event(_chunk(rid, created, model_id, chat, {"role": "assistant", "content": None if tools else ""}, None))
     try:
         reply = await asyncio.shield(task)
-        events = [_event(_chunk(rid, created, model_id, chat, {"content": reply.text}, None)),
-                  _event(_chunk(rid, created, model_id, chat, {}, FINISH, {"gorilla": _extra(reply)}))]
+        if tools:
+            events = [_event(_chunk(rid, created, model_id, chat, delta, finish, extra))
+                      for delta, finish, extra in _tool_deltas(reply)]
+        else:
+            events = [_event(_chunk(rid, created, model_id, chat, {"content": reply.text}, None)),
+                      _event(_chunk(rid, created, model_id, chat, {}, FINISH, {"gorilla": _extra(reply)}))]
     except ApiError as e:
         events = [_event(e.body())]
     except Exception:
@@ -440,3 +490,126 @@ def _model_card(model_id: str) -> dict[str, Any]:
 def _new_id(chat: bool) -> str:
     """A fresh response id with OpenAI's prefix for the kind of completion."""
     return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+
+
+# ---- tools (function calling) -------------------------------------------------------------------------------------
+
+
+def _tool_turn(body: dict[str, Any], req: _Request, cfg: ServeConfig) -> ToolTurn:
+    """A chat body with tools as a ToolTurn: tools, tool_choice and parallel_tool_calls checked
+    (gorilla.data.tools), the conversation checked and each user message held to the query bound."""
+    if body.get("tools") is None:
+        raise ApiError(400, "tool_choice is only allowed when tools are given", param="tool_choice")
+    try:
+        functions = read_tools(body["tools"])
+        choice = read_tool_choice(body.get("tool_choice"), functions)
+    except ToolsError as e:
+        raise ApiError(400, str(e), param=e.field) from None
+    parallel = body.get("parallel_tool_calls", True)
+    if not isinstance(parallel, bool):
+        raise ApiError(400, "parallel_tool_calls must be true or false", param="parallel_tool_calls")
+    messages = _conversation(body.get("messages"), cfg)
+    return ToolTurn(messages, functions, choice, parallel, req.max_tokens)
+
+
+def _conversation(messages: Any, cfg: ServeConfig) -> tuple[dict[str, Any], ...]:
+    """The messages of a tool turn as {"role", "content": str} (plus an assistant's tool_calls, a tool
+    message's tool_call_id); at least one user message, each within the query bound."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise ApiError(400, f"messages[{i}] must be an object", param="messages")
+        role = m.get("role")
+        if role not in ROLES:
+            raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)}, got {role!r}", param="messages")
+        text = _message_text(m.get("content"), f"messages[{i}].content", optional=role == "assistant")
+        if role == "user":
+            _check_length(_within_query_bound(text, f"messages[{i}].content"), cfg)
+        msg: dict[str, Any] = {"role": role, "content": text}
+        if role == "assistant" and m.get("tool_calls") is not None:
+            msg["tool_calls"] = _earlier_calls(m["tool_calls"], f"messages[{i}].tool_calls")
+        if role == "tool":
+            if not isinstance(m.get("tool_call_id"), str):
+                raise ApiError(400, f"messages[{i}].tool_call_id must be a string", param="messages")
+            msg["tool_call_id"] = m["tool_call_id"]
+        out.append(msg)
+    if not any(m["role"] == "user" for m in out):
+        raise ApiError(400, "no message with role 'user' in messages", param="messages")
+    return tuple(out)
+
+
+def _message_text(content: Any, where: str, optional: bool) -> str:
+    """A message's text: a string or the text parts of a content list; null only where OpenAI allows it (an
+    assistant message that made calls). Lone surrogates are refused (tokenizers reject them)."""
+    if content is None and optional:
+        return ""
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    if not isinstance(content, str):
+        raise ApiError(400, f"{where} must be a string or a list of text parts", param="messages")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ApiError(400, f"{where} is not valid Unicode text (a lone surrogate at character {e.start + 1})",
+                       param="messages") from None
+    return content
+
+
+def _within_query_bound(text: str, where: str) -> str:
+    """A user message within the pipeline's query bound (MAX_QUERY_BYTES), whitespace collapsed."""
+    try:
+        return check_query(text)
+    except GorillaError as e:
+        raise ApiError(400, f"{where}: {e}", param="messages", code="query_too_long") from None
+
+
+def _earlier_calls(calls: Any, where: str) -> list[dict[str, Any]]:
+    """An assistant message's earlier tool_calls, checked and kept in OpenAI's shape (an endpoint behind the
+    openai backend needs them to pair each tool message with its call)."""
+    if not isinstance(calls, list):
+        raise ApiError(400, f"{where} must be a list", param="messages")
+    out = []
+    for j, c in enumerate(calls):
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not (isinstance(fn, dict) and isinstance(c.get("id"), str) and isinstance(fn.get("name"), str)
+                and isinstance(fn.get("arguments"), str)):
+            raise ApiError(400, f'{where}[{j}] must be {{"id", "type": "function", "function": {{"name", '
+                                '"arguments": a JSON string}}}}', param="messages")
+        out.append({"id": c["id"], "type": "function", "function": {"name": fn["name"], "arguments": fn["arguments"]}})
+    return out
+
+
+def _tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    """The calls as OpenAI's message.tool_calls: fresh ids, arguments as a JSON string."""
+    return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}} for c in calls]
+
+
+def _tool_body(result: ToolResult, model_id: str) -> dict[str, Any]:
+    """A tool turn's answer: tool_calls (content null, finish_reason "tool_calls"), or the text when no call
+    was made; the model's raw text in the `gorilla` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": None if result.calls else result.text}
+    if result.calls:
+        message["tool_calls"] = _tool_calls(result.calls)
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if result.calls else FINISH,
+              "logprobs": None}
+    return {"id": _new_id(True), "object": "chat.completion", "created": int(time.time()), "model": model_id,
+            "choices": [choice], "gorilla": {"raw": result.text}}
+
+
+def _tool_deltas(result: ToolResult) -> list[tuple[dict[str, Any], str | None, dict[str, Any] | None]]:
+    """(delta, finish_reason, extra) of each chunk after the role chunk, as OpenAI streams calls: per call one
+    chunk with index, id, type and name (arguments ""), then one with the arguments; a text reply is one
+    content chunk. The last chunk carries the finish_reason and the `gorilla` object."""
+    deltas: list[dict[str, Any]] = []
+    for i, call in enumerate(_tool_calls(result.calls)):
+        fn = call["function"]
+        deltas.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                       "function": {"name": fn["name"], "arguments": ""}}]})
+        deltas.append({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]})
+    if not result.calls:
+        deltas.append({"content": result.text})
+    finish = "tool_calls" if result.calls else FINISH
+    return [(d, None, None) for d in deltas] + [({}, finish, {"gorilla": {"raw": result.text}})]
