@@ -120,8 +120,9 @@ class Answer:
     text: str  # the model's raw answer
     problems: list[str] = field(default_factory=list)
     api_name: str = ""  # the source document's api_name ("" when the call is no retrieved document's)
+    parameters: dict[str, Any] = field(default_factory=dict)  # the source document's JSON schema ({}: fixed call)
 
-    PUBLIC = ("domain", "api_call", "api_name", "api_provider", "explanation", "code", "hub", "retrieved")
+    PUBLIC = ("domain", "api_call", "api_name", "api_provider", "explanation", "code", "hub", "retrieved", "parameters")
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.PUBLIC}
@@ -162,13 +163,14 @@ def _doc_text(value: Any) -> str:
     return "" if value in ("N/A", "None") else value
 
 
-def grounded(fields: dict[str, str], doc: dict[str, Any]) -> dict[str, str]:
-    """The answer's fields once its call is known to be `doc`'s: domain, provider and api_name are the document's
-    (facts of the API, where small models write noise); an explanation or code the model left empty comes from
-    the document. The raw text, which the scorer reads, is untouched."""
+def grounded(fields: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The answer's fields once its call is known to be `doc`'s: domain, provider, api_name and the parameter
+    schema are the document's (facts of the API, where small models write noise); an explanation or code the
+    model left empty comes from the document. The raw text, which the scorer reads, is untouched."""
     out = dict(fields)
     out["domain"] = _doc_text(doc.get("domain")) or out["domain"]
     out["api_name"] = _doc_text(doc.get("api_name"))
+    out["parameters"] = doc["parameters"] if isinstance(doc.get("parameters"), dict) else {}
     out["api_provider"] = _doc_text(doc.get("framework")) or out["api_provider"]
     for key, doc_key in (("explanation", "description"), ("code", "example_code")):
         if not out[key].strip():

@@ -31,7 +31,8 @@ def test_retrieved_constraint_answers_with_a_retrieved_call(tiny, data_dir):
         assert a.api_call == db[int(a.source.split(":")[1])].api_call  # ids are hub:line in the API database
         assert a.api_name == db[int(a.source.split(":")[1])].api_name  # the source document's, like its domain
         assert set(a.to_json()) == {"domain", "api_call", "api_name", "api_provider", "explanation", "code", "hub",
-                                    "retrieved"}
+                                    "retrieved", "parameters"}
+        assert a.parameters == {}  # APIBench's calls are fixed: no schema
 
 
 def test_hub_all_searches_every_hub_and_db_constraint(tiny, data_dir):

@@ -278,6 +278,8 @@ def test_openapi_and_tools_sources_make_a_hub(home, added, tiny):
     assert m["apis"] == len(records) and all("parameters" in r for r in records)
     a = Gorilla(PipelineConfig(hub="shop", max_new_tokens=8), backend=tiny).ask("add a new book to the catalogue")
     assert a.hub == "shop" and a.api_name == "addBook" and a.api_call.startswith("addBook(")
+    schema = next(r["parameters"] for r in records if r["api_name"] == "addBook")
+    assert a.parameters == schema and a.to_json()["parameters"]["properties"]  # the panel's and JSON's schema
     remove_hub("shop")
 
 

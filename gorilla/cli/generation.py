@@ -77,12 +77,21 @@ def _panel(answer: Answer, hub: str) -> None:
 
     body = Text()
     for label, value in (("API call", answer.api_call or "(none found)"), ("provider", answer.api_provider),
-                         ("domain", answer.domain), ("explanation", answer.explanation), ("code", answer.code),
+                         ("domain", answer.domain), ("parameters", _schema_line(answer.parameters)),
+                         ("explanation", answer.explanation), ("code", answer.code),
                          ("from", answer.source or ", ".join(answer.retrieved) or "the model alone (0-shot)")):
         if value:
             body.append(f"{label:>11}  ", style="bold cyan").append(f"{value}\n")
     body.rstrip()
     Console().print(Panel(body if body.plain else Text(answer.text), title=f"gorilla · {answer.hub or hub}", expand=False))
+
+
+def _schema_line(schema: dict) -> str:
+    """A parameter schema as one short line: `name: type` each, required ones marked `*` ("" for a fixed call)."""
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    required = set(schema.get("required") or [])
+    return ", ".join(f"{n}{'*' if n in required else ''}: {p.get('type', 'any') if isinstance(p, dict) else 'any'}"
+                     for n, p in props.items())
 
 
 def _tool_query(text: str, path: Path, tool_choice: str, config: PipelineConfig, fmt: str) -> None:
