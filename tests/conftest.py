@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -97,3 +98,14 @@ def serving(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def listening_port(proc: subprocess.Popen) -> int:
+    """The port a `gorilla serve --port 0` process bound, read from its stderr (uvicorn logs it once it listens);
+    the test fails with everything the process printed if it exits first."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
+            return int(m.group(1))
+    pytest.fail("".join(lines))

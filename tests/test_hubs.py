@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_cli
+from conftest import listening_port, run_cli
 
 from gorilla.data import get_hub, read_jsonl
 from gorilla.errors import GorillaError
@@ -140,15 +140,9 @@ def test_query_through_gorilla_serve(added, tiny_dir):
     proc = subprocess.Popen([sys.executable, "-m", "gorilla", "serve", "--hub", "mine", "--model", tiny_dir, "--port",
                              "0", "--max-new-tokens", "8", "--max-tokens-limit", "16"], stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        for line in proc.stderr:  # uvicorn logs the bound address once it listens
-            lines.append(line)
-            if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
-                break
-        else:
-            pytest.fail("".join(lines))
+        port = listening_port(proc)
         body = {"model": "gorilla", "messages": [{"role": "user", "content": "send an email to my team"}]}
-        r = httpx.post(f"http://127.0.0.1:{m.group(1)}/v1/chat/completions", json=body, timeout=60)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=60)
         extra = r.json()["gorilla"]
         assert r.status_code == 200 and (extra["hub"], extra["api_name"]) == ("mine", SEND[0])
         assert extra["fields"]["api_call"] == SEND[1]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from conftest import run_cli, serving
+from conftest import listening_port, run_cli, serving
 
 from gorilla.errors import GorillaError
 from gorilla.models.openai import OpenAIBackend, OpenAIConfig
@@ -210,7 +210,6 @@ def test_serve_help_is_torch_free():
 
 def test_gorilla_serve_command_end_to_end(tmp_path, data_dir, tiny):
     """The real `gorilla serve` process on a saved tiny model: it binds loopback and answers the openai client."""
-    import re
     import subprocess
     import sys
 
@@ -221,14 +220,8 @@ def test_gorilla_serve_command_end_to_end(tmp_path, data_dir, tiny):
                              "--hub", "torchhub", "--retriever", "bm25", "--api-key", KEY, "--max-tokens-limit", "32", "--max-new-tokens", "8",
                              "--data-dir", str(data_dir)], stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        for line in proc.stderr:  # uvicorn logs the bound address once it listens
-            lines.append(line)
-            if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
-                break
-        else:
-            pytest.fail("".join(lines))
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{m.group(1)}/v1", api_key=KEY, max_retries=0, timeout=60)
+        port = listening_port(proc)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
         r = client.chat.completions.create(model="gorilla", max_tokens=8, messages=[{"role": "user", "content": QUERY}])
         extra = r.model_extra["gorilla"]
         assert len(extra["retrieved"]) == DEFAULT_K and extra["hub"] == "torchhub"  # serve uses the pipeline defaults
