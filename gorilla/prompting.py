@@ -356,6 +356,11 @@ class FunctionLike(Protocol):
     def parameters(self) -> Mapping[str, Any]: ...
 
 
+# what a tool turn says when no offered function fits (or tool_choice is "none"): the grammar's own "no call"
+# text is "[]", which the BFCL runner keeps; an OpenAI client shows content, so it gets a sentence
+NO_CALL_REPLY = "None of the offered functions fits this request, so no function was called."
+
+
 def tool_messages(messages: Sequence[Mapping[str, Any]], functions: Sequence[FunctionLike]) -> list[dict[str, str]]:
     """The chat a local model answers with calls: a system message with TOOL_SYSTEM and the functions as Python
     stubs (the caller's own system text after them), then the conversation's other turns."""

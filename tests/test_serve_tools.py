@@ -17,6 +17,7 @@ import pytest
 from conftest import serving
 
 from gorilla.errors import Cancelled
+from gorilla.prompting import NO_CALL_REPLY
 from gorilla.serve import Reply, ServeConfig, create_app
 from gorilla.serve.app import ToolTurn
 
@@ -131,7 +132,7 @@ def test_required_named_and_none(client):
     named = ask(client, tool_choice={"type": "function", "function": {"name": "set_alarm"}})
     assert {name for name, _ in check_calls(named.choices[0].message.tool_calls)} == {"set_alarm"}
     none = ask(client, tool_choice="none").choices[0]
-    assert none.finish_reason == "stop" and not none.message.tool_calls and isinstance(none.message.content, str)
+    assert none.finish_reason == "stop" and not none.message.tool_calls and none.message.content == NO_CALL_REPLY
 
 
 def test_parallel_tool_calls_false_gives_one_call(client):
@@ -183,6 +184,7 @@ def test_streaming_none_is_a_text_reply(client):
     chunks = list(stream)
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert not any(c.choices[0].delta.tool_calls for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == NO_CALL_REPLY  # a sentence, not "[]"
 
 
 def test_without_tools_the_answer_is_unchanged(client, answer):

@@ -48,7 +48,7 @@ from gorilla.data.functions import FunctionSpec, ToolCall
 from gorilla.data.tools import ToolsError, read_tool_choice, read_tools
 from gorilla.errors import Cancelled, GorillaError
 from gorilla.pipeline import check_query
-from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, instruction_of
+from gorilla.prompting import DOC_LEAD, INSTRUCTION_TAG, NO_CALL_REPLY, instruction_of
 
 log = logging.getLogger("gorilla.serve")
 FINISH = "stop"  # an answer is one call: constrained decoding always closes it, so it never stops for length
@@ -587,10 +587,15 @@ def _tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
              "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}} for c in calls]
 
 
+def _no_call_text(result: ToolResult) -> str:
+    """The content of a turn without calls: the model's text, or a sentence where that text is the grammar's "[]"."""
+    return NO_CALL_REPLY if result.text.strip() in ("", "[]") else result.text
+
+
 def _tool_body(result: ToolResult, model_id: str) -> dict[str, Any]:
     """A tool turn's answer: tool_calls (content null, finish_reason "tool_calls"), or the text when no call
     was made; the model's raw text in the `gorilla` object."""
-    message: dict[str, Any] = {"role": "assistant", "content": None if result.calls else result.text}
+    message: dict[str, Any] = {"role": "assistant", "content": None if result.calls else _no_call_text(result)}
     if result.calls:
         message["tool_calls"] = _tool_calls(result.calls)
     choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if result.calls else FINISH,
@@ -610,6 +615,6 @@ def _tool_deltas(result: ToolResult) -> list[tuple[dict[str, Any], str | None, d
                                        "function": {"name": fn["name"], "arguments": ""}}]})
         deltas.append({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]})
     if not result.calls:
-        deltas.append({"content": result.text})
+        deltas.append({"content": _no_call_text(result)})
     finish = "tool_calls" if result.calls else FINISH
     return [(d, None, None) for d in deltas] + [({}, finish, {"gorilla": {"raw": result.text}})]
