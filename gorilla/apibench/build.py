@@ -22,7 +22,7 @@ from gorilla.apibench.source import Found, Problems, SourceError
 from gorilla.apibench.split import split_pairs
 from gorilla.calls import call_key
 from gorilla.data import get_hub, read_jsonl, write_jsonl
-from gorilla.data.hubs import resolve_alias
+from gorilla.data.hubs import HUBS, resolve_alias
 from gorilla.data.jsonl import atomic_dir
 from gorilla.errors import GorillaError
 
@@ -30,7 +30,6 @@ PARSERS = {"torchhub": torchhub, "tensorflowhub": tfhub, "huggingface": huggingf
            "openapi": openapi, "tools": tools}
 # Your own APIs (these formats, a hub you added) have no seeds of their own: API Zoo's (SDK and REST calls with
 # arguments) are the nearest.
-SEEDS_OF = {"openapi": "apizoo", "tools": "apizoo"}
 OWN_SEEDS = "apizoo"
 
 
@@ -149,7 +148,7 @@ def journal_path(out: Path) -> Path:
 def instructions(cfg: BuildConfig, hub: str, records: list[dict[str, Any]], staging: Path,
                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Teacher text for every API (resumed from the journal), filtered, split by API into staging; the counts."""
-    seeds = selfinstruct.load_seeds(SEEDS_OF.get(hub, hub if hub in PARSERS else OWN_SEEDS), cfg.seeds)
+    seeds = selfinstruct.load_seeds(hub if hub in HUBS else OWN_SEEDS, cfg.seeds)
     journal = journal_path(cfg.out)
     if not journal.exists() and (cfg.out / "teacher.jsonl").exists():  # a finished build's text: re-filter, don't re-ask
         shutil.copyfile(cfg.out / "teacher.jsonl", journal)

@@ -42,7 +42,15 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 from gorilla.apibench.apizoo import operation_name
-from gorilla.apibench.source import Document, Found, ParsedFile, SourceError, call_template, load_document
+from gorilla.apibench.source import (
+    Document,
+    Found,
+    ParsedFile,
+    SourceError,
+    call_template,
+    load_document,
+    structured_files,
+)
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 LOCATIONS = ("path", "query", "header", "cookie")
@@ -53,11 +61,7 @@ _JSON_MEDIA = re.compile(r"application/(?:[\w.+-]+\+)?json\b")
 _FORM_MEDIA = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def files(docs: Path) -> list[Path]:
-    """Every JSON or YAML file under a folder (or the one file given)."""
-    if not docs.is_dir():
-        return [docs]
-    return sorted(p for p in docs.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".yaml", ".yml"))
+files = structured_files  # the build's parser interface (build.collect calls parser.files)
 
 
 class Unfollowed(Exception):

@@ -15,6 +15,15 @@ from typing import Any
 
 from gorilla.errors import GorillaError
 
+STRUCTURED = (".json", ".yaml", ".yml")
+
+
+def structured_files(docs: Path) -> list[Path]:
+    """Every JSON or YAML file under a folder (or the one file given): what the OpenAPI and tools parsers read."""
+    if not docs.is_dir():
+        return [docs]
+    return sorted(p for p in docs.rglob("*") if p.is_file() and p.suffix.lower() in STRUCTURED)
+
 
 class SourceError(GorillaError):
     """A malformed source file, located as `file:line:col: message` (what compilers print, editors jump to)."""

@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.apibench import apizoo, database, openapi, tools
-from gorilla.apibench.source import Document, Found, ParsedFile, Problems, SourceError, load_document
+from gorilla.apibench.source import (
+    Document,
+    Found,
+    ParsedFile,
+    Problems,
+    SourceError,
+    load_document,
+    structured_files,
+)
 from gorilla.errors import GorillaError
 
-SUFFIXES = (".json", ".yaml", ".yml")
 PARSERS = {"openapi": openapi, "tools": tools, "apizoo": apizoo}
 log = logging.getLogger("gorilla")
 
@@ -34,12 +41,9 @@ def source_files(paths: list[Path]) -> list[Path]:
     """The files named, and the JSON/YAML files under the folders named (sorted), each once."""
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
-        elif p.is_file():
-            out.append(p)
-        else:
+        if not p.exists():
             raise GorillaError(f"{p}: no such file or folder")
+        out += structured_files(p)
     return list(dict.fromkeys(out))
 
 

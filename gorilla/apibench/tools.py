@@ -19,17 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gorilla.apibench.source import Document, Found, ParsedFile, call_template, load_document
+from gorilla.apibench.source import (
+    Document,
+    Found,
+    ParsedFile,
+    call_template,
+    load_document,
+    structured_files,
+)
 
 _PY_TYPES = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "str": "string",
              "bool": "boolean", "list": "array"}
 
 
-def files(docs: Path) -> list[Path]:
-    """Every JSON or YAML file under a folder (or the one file given)."""
-    if not docs.is_dir():
-        return [docs]
-    return sorted(p for p in docs.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".yaml", ".yml"))
+files = structured_files  # the build's parser interface (build.collect calls parser.files)
 
 
 def function_of(item: Any) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ from gorilla.apibench.source import Found, SourceError
 from gorilla.apibench.sources import read_sources, source_files
 from gorilla.data import ApiBenchPaths, Hub, atomic_write, get_hub
 from gorilla.data.hubs import HUBS, resolve_alias
-from gorilla.data.jsonl import atomic_dir
+from gorilla.data.jsonl import atomic_dir, read_json
 from gorilla.data.registry import (
     apibench_hub,
     check_name,
@@ -41,6 +41,7 @@ from gorilla.data.registry import (
     unregister,
 )
 from gorilla.errors import GorillaError
+from gorilla.retrieval.fingerprint import file_sha256
 
 READER = "read_sources-1"  # what turns sources into records; another reader (or version) rebuilds every database
 MANIFEST = "manifest.json"
@@ -85,23 +86,20 @@ def fingerprints(sources: Sequence[Path]) -> dict[str, str]:
     only such a file changed."""
     files = source_files([p for p in sources if not (p.is_file() and p.suffix == ".jsonl")])
     files += [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
-    return {str(f.resolve()): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    return {str(f.resolve()): file_sha256(f) for f in files}
 
 
 def fingerprint(files: dict[str, str], glossary: Path | None, keep_going: bool) -> str:
     """One hash of everything the database and glossary are made of: when it matches, nothing is rebuilt."""
     parts = [READER, str(keep_going), *(f"{k}\0{v}" for k, v in sorted(files.items()))]
     if glossary is not None:
-        parts.append(hashlib.sha256(glossary.read_bytes()).hexdigest())
+        parts.append(file_sha256(glossary))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The hub's manifest ({} when there is none or it cannot be read: then everything is rebuilt)."""
-    try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    data = read_json(folder / MANIFEST)
     return data if isinstance(data, dict) else {}
 
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.calls import parse_function_calls
-from gorilla.data.jsonl import read_jsonl
+from gorilla.data.jsonl import MAX_FILE_BYTES, read_jsonl
 from gorilla.data.records import _get
 from gorilla.errors import GorillaError, InputError
 
-MAX_FILE_BYTES = 64 * 1024 * 1024  # upstream's largest Python file is 0.35 MB; results carry the model's text too
 _FILE_NAME = re.compile(r"BFCL_v\d+_(\w+)\.jsonl?")
 _CASE_ID = re.compile(r"(\w+?)_\d+(?:-\d+)*")  # simple_python_12, live_simple_3-2-0
 

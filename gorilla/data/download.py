@@ -8,14 +8,13 @@ from pathlib import Path
 import httpx
 
 from gorilla.data.hubs import EVAL_FILES, HUBS
-from gorilla.data.jsonl import atomic_dir
+from gorilla.data.jsonl import MAX_FILE_BYTES, atomic_dir
 from gorilla.data.paths import QUESTION_KINDS
 from gorilla.errors import GorillaError
 
 UPSTREAM = "https://raw.githubusercontent.com/ShishirPatil/gorilla/main"
 MODELS = [f"Gorilla_{t}_{k}" for t in ("FT", "RT") for k in QUESTION_KINDS]
 # The largest upstream file is 2.5 MB; a mirror that sends far more is wrong, and must not fill the disk.
-MAX_FILE_BYTES = 64 * 1024 * 1024
 OFFLINE_HINT = "no network? copy APIBench by hand and pass --data-dir"
 
 

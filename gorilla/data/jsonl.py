@@ -15,6 +15,8 @@ from typing import IO, Any
 
 from gorilla.errors import InputError
 
+MAX_FILE_BYTES = 64 * 1024 * 1024  # the bound on a data file that is read whole or downloaded
+
 
 def read_json(path: str | Path) -> Any | None:
     """A JSON file's value, or None when it is missing or not JSON: for optional model metadata, where the

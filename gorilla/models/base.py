@@ -34,8 +34,13 @@ class Decoding:
 
     def check_cancel(self) -> None:
         """Raise `Cancelled` once the caller has withdrawn the request; a no-op without `cancel`."""
-        if self.cancel is not None and self.cancel():
-            raise Cancelled("request withdrawn")
+        check_cancel(self.cancel)
+
+
+def check_cancel(cancel: Callable[[], bool] | None) -> None:
+    """The one withdrawal check of a generation request and a tool turn."""
+    if cancel is not None and cancel():
+        raise Cancelled("request withdrawn")
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,8 @@ class ToolRequest:
     policy: Any = None
 
     def check_cancel(self) -> None:
-        """Raise `Cancelled` once the caller has withdrawn the request."""
-        if self.cancel is not None and self.cancel():
-            raise Cancelled("request withdrawn")
+        """Raise `Cancelled` once the caller has withdrawn the request; a no-op without `cancel`."""
+        check_cancel(self.cancel)
 
 
 class Backend(ABC):

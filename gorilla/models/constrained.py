@@ -331,9 +331,9 @@ class GrammarConstraint:
 
     def _forced_run(self, r: int, written: int) -> list[int]:
         grammar, state = self.grammars[r], self.states[r]
-        rest = grammar.completion(state)
-        if written + len(self.tokenizer.encode(rest, add_special_tokens=False)) + 1 >= self.max_new_tokens:
-            return self.tokenizer.encode(rest, add_special_tokens=False)
+        rest = self.tokenizer.encode(grammar.completion(state), add_special_tokens=False)
+        if written + len(rest) + 1 >= self.max_new_tokens:
+            return rest
         text = grammar.forced(state)
         return self.tokenizer.encode(text, add_special_tokens=False) if text else []
 
@@ -394,15 +394,13 @@ class CallPolicy:
     with values chosen on our own data).
 
     `name_bias[name]` is added to tokens that spell (a prefix of) that function's name in the first call (later
-    calls may need another function: the model picks those alone); `none_bias` to `]`
-    right after `[` (no call at all). `spans` are the values the request names (numbers, quoted text, names
+    calls may need another function: the model picks those alone). `spans` are the values the request names (numbers, quoted text, names
     in capitals: gorilla.toolcalls.request_spans): after a call, another one is made while some span is in
     no call yet and the last call used a new one (`more_bias` added to `, `, or taken from it), and
     `copy_bias` goes to tokens that keep a string or number value a copy of the request's text, twice to
     those on the way to a span no call has used.
     """
 
-    none_bias: float = 0.0
     more_bias: float = 0.0
     copy_bias: float = 0.0
     request: str = ""
@@ -447,7 +445,7 @@ class CallPolicy:
         """A token's bias at the list's level (the token may also close the call before it, as `)]` or `"),` do):
         no call, one more call or the end, and the function names it may still spell."""
         if after.done:
-            return self.none_bias if not after.calls else -self._more(after.calls) if not before.done else 0.0
+            return 0.0 if not after.calls else -self._more(after.calls) if not before.done else 0.0
         bias = 0.0
         if after.calls and after.typed.startswith(",") and not (at_list and before.typed):
             bias += self._more(after.calls)

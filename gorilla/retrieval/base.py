@@ -8,7 +8,6 @@ once in a result list, represented by its best-scoring entry.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from gorilla.calls import normalize_call
 from gorilla.data import ApiEntry, load_api_db
 from gorilla.errors import GorillaError
+from gorilla.retrieval.fingerprint import file_sha256 as file_sha256  # re-exported: one hashing of files
 
 MAX_QUERY_CHARS = 2000  # the embedder reads 256 tokens at most; BM25 time grows with query length
 
@@ -28,10 +28,6 @@ class Hit:
     index: int
     score: float
     entry: ApiEntry
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
