@@ -11,8 +11,10 @@ through `resumable.embed`, so a killed rebuild resumes too."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,8 @@ def embedded_index(kind: str, hub: str, texts: list[str], sources: dict[str, str
     expected = expectation(kind, hub, identity, variant, sources) | {"count": len(texts), "index": params}
     model = load_embedder(embedder)
     folder = index_dir(cache, hub, kind, display, variant)
-    keys = [text_key(t) for t in texts]
-    vectors = lambda: encode_new(model, texts, keys, folder, identity[1], params)  # noqa: E731
+    keys = functools.cache(lambda: [text_key(t) for t in texts])  # hashed only when rows are embedded or written
+    vectors = lambda: encode_new(model, texts, keys(), folder, identity[1], params)  # noqa: E731
     index = load_or_build(folder, expected, lambda: build_index(vectors(), params), on_stale=on_stale)
     if index.d != model.dim:
         raise GorillaError(f"index dimension {index.d} != embedder {display} dimension {model.dim}")
@@ -99,14 +101,14 @@ def previous_vectors(folder: Path, fingerprint: str, precision: str | None) -> d
     return dict(zip(rows["rows"], vectors, strict=True)) if len(vectors) == len(rows["rows"]) else {}
 
 
-def remember_rows(folder: Path, keys: list[str]) -> None:
+def remember_rows(folder: Path, keys: Callable[[], list[str]]) -> None:
     """Write the rows file for the index now in `folder` (when it is not there yet); a read-only cache skips it."""
     sha = (read_manifest(folder) or {}).get("index_sha256")
     if sha is None or (read_json(folder / ROWS) or {}).get("index_sha256") == sha:
         return
     try:
         with atomic_write(folder / ROWS) as f:
-            json.dump({"index_sha256": sha, "rows": keys}, f)
+            json.dump({"index_sha256": sha, "rows": keys()}, f)
     except OSError:
         pass
 

@@ -17,7 +17,6 @@ from typing import Any
 from gorilla.data import Hub
 from gorilla.retrieval import BEST, RetrieverSettings, best_for, head_sources, hub_settings, vote_views
 from gorilla.retrieval.base import Corpus, file_sha256
-from gorilla.retrieval.docs import DEFAULT_DOC_FIELDS
 from gorilla.retrieval.embedder import embedder_identity
 from gorilla.retrieval.examples import example_sources, example_variant
 from gorilla.retrieval.index import expectation, index_dir, read_manifest, stale_reason
@@ -52,7 +51,7 @@ def hub_pieces(hub: Hub, embedder: str | None = None, cache: Path | None = None)
         return []
     corpus = Corpus.load(hub.name, hub.api_db)
     settings = hub_settings(hub, RetrieverSettings(embedder=embedder, cache=cache))
-    identity, fields = embedder_identity(embedder), DEFAULT_DOC_FIELDS
+    identity, fields = embedder_identity(embedder), settings.dense_fields
     db_sources = {corpus.path.name: corpus.sha256}
     fusion = best_for(corpus, settings) == BEST
     wanted = [(f"docs ({v} text)", "dense", v, db_sources) for v in (fields, *(vote_views(fields) if fusion else ()))]

@@ -391,11 +391,16 @@ def _query_text(text: str, where: str) -> str:
     text = " ".join(text.split())
     if not text:
         raise ApiError(400, f"{where} is empty: send what you want to do, e.g. 'transcribe my podcast'")
+    return _unicode(text, where, "messages" if where.startswith("messages") else "prompt")
+
+
+def _unicode(text: str, where: str, param: str) -> str:
+    """`text` when it encodes as UTF-8: JSON's "\ud800" escape decodes to a lone surrogate, which tokenizers reject."""
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError as e:  # JSON's "\ud800" escape decodes to a lone surrogate, which tokenizers reject
+    except UnicodeEncodeError as e:
         raise ApiError(400, f"{where} is not valid Unicode text (a lone surrogate at character {e.start + 1})",
-                       param="messages" if where.startswith("messages") else "prompt") from None
+                       param=param) from None
     return text
 
 
@@ -549,12 +554,7 @@ def _message_text(content: Any, where: str, optional: bool) -> str:
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     if not isinstance(content, str):
         raise ApiError(400, f"{where} must be a string or a list of text parts", param="messages")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ApiError(400, f"{where} is not valid Unicode text (a lone surrogate at character {e.start + 1})",
-                       param="messages") from None
-    return content
+    return _unicode(content, where, "messages")
 
 
 def _within_query_bound(text: str, where: str) -> str:
