@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,27 @@ def listening_port(proc: subprocess.Popen) -> int:
         if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
             return int(m.group(1))
     pytest.fail("".join(lines))
+
+
+def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
+    """Why `value` breaks `schema` (the JSON Schema subset the grammar covers), None when it fits."""
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{value!r} not in enum"
+    kind = schema.get("type")
+    checks = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+              "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
+              "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict)}
+    if kind in checks and not checks[kind](value):
+        return f"{value!r} is not {kind}"
+    if kind == "array":
+        return next((p for v in value if (p := schema_problem(v, schema.get("items") or {}))), None)
+    if kind == "object":
+        props = schema.get("properties") or {}
+        if props:
+            missing = set(schema.get("required") or []) - set(value)
+            unknown = set(value) - set(props)
+            if missing or unknown:
+                return f"missing {missing} unknown {unknown}"
+            return next((p for k, v in value.items() if (p := schema_problem(v, props[k]))), None)
+    return None

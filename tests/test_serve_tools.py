@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import serving
+from conftest import schema_problem, serving
 
 from gorilla.errors import Cancelled
 from gorilla.prompting import NO_CALL_REPLY
@@ -48,30 +48,10 @@ TOOLS = [
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 
 
-def check_value(value: Any, schema: dict[str, Any], where: str) -> None:
-    """`value` has the type (and enum) its JSON Schema declares; objects recurse."""
-    kind = schema.get("type")
-    if "enum" in schema:
-        assert value in schema["enum"], where
-    checks = {"string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
-              "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-              "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict)}
-    assert kind is None or checks[kind](value), f"{where}: {value!r} is not {kind}"
-    if kind == "array":
-        for i, item in enumerate(value):
-            check_value(item, schema.get("items", {}), f"{where}[{i}]")
-    if kind == "object" and "properties" in schema:
-        check_arguments(value, schema, where)
-
-
 def check_arguments(args: Any, schema: dict[str, Any], where: str) -> None:
     """A call's arguments satisfy its schema: an object, every required key, no unknown key, each value typed."""
     assert isinstance(args, dict), where
-    assert set(schema.get("required", [])) <= set(args), f"{where}: missing {set(schema['required']) - set(args)}"
-    assert set(args) <= set(schema["properties"]), f"{where}: unknown {set(args) - set(schema['properties'])}"
-    for name, value in args.items():
-        check_value(value, schema["properties"][name], f"{where}.{name}")
+    assert (problem := schema_problem(args, schema)) is None, f"{where}: {problem}"
 
 
 def check_calls(calls: Any) -> list[tuple[str, dict[str, Any]]]:

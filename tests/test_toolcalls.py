@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from conftest import run_cli, schema_problem
 
 from gorilla.data.functions import FunctionSpec, ToolCall
 from gorilla.errors import GorillaError
 from gorilla.models.grammar import CallGrammar
-from tests.conftest import run_cli
 
 AREA = FunctionSpec.from_tool({"name": "geo.area", "description": "Area of a shape.", "parameters": {
     "type": "dict", "required": ["base", "height"], "properties": {
@@ -136,30 +136,6 @@ def test_numeric_enums_that_prefix_each_other():
 
 
 # --- a real (tiny, random) model under the grammar ----------------------------------------------
-
-def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
-    """Why `value` breaks `schema` (the JSON Schema subset the grammar covers), None when it fits."""
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{value!r} not in enum"
-    kind = schema.get("type")
-    checks = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-              "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
-              "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict)}
-    if kind in checks and not checks[kind](value):
-        return f"{value!r} is not {kind}"
-    if kind == "array":
-        return next((p for v in value if (p := schema_problem(v, schema.get("items") or {}))), None)
-    if kind == "object":
-        props = schema.get("properties") or {}
-        if props:
-            missing = set(schema.get("required") or []) - set(value)
-            unknown = set(value) - set(props)
-            if missing or unknown:
-                return f"missing {missing} unknown {unknown}"
-            return next((p for k, v in value.items() if (p := schema_problem(v, props[k]))), None)
-    return None
-
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tiny_model_always_writes_schema_valid_calls(seed):

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def test_the_installed_wheel_runs_outside_the_checkout(data_dir, tmp_path):
         assert out.returncode == 0, out.stderr
         return out
 
-    assert run("gorilla", "--version").stdout.strip() == "gorilla 0.1.0"
+    assert run("gorilla", "--version").stdout.strip() == f"gorilla {version('gorilla-apibench')}"
     shipped = json.loads(run("python", "-c", CHECK_PACKAGE_DATA, str(data_dir)).stdout)
     assert shipped["package"].startswith(str(tmp_path / "venv")) and shipped["resources_inside"]
     assert shipped["hf_train"] == [f"{shipped['package']}/resources/instructions/huggingface.jsonl.gz"]
