@@ -184,7 +184,7 @@ class Gorilla:
     def __init__(self, config: PipelineConfig | None = None, *, backend: Backend | None = None,
                  retrievers: dict[str, Any] | None = None):
         self.config = config or PipelineConfig()
-        self._backend = backend
+        self._backend = self._tool_backend = backend
         self._retrievers = retrievers
         self._hubs: dict[str, Hub] | None = None
         self._db: dict[str, list[str]] = {}
@@ -205,6 +205,19 @@ class Gorilla:
             self._backend = load_backend(c.backend, c.model, base_url=c.base_url, api_key=c.api_key, guided=c.guided,
                                          mode=c.api_mode)
         return self._backend
+
+    @property
+    def tool_backend(self) -> Backend:
+        """The backend that answers function calls: the pipeline's own, except that the embedded default answers
+        them with its function-calling adapter (models.embedded.for_tools), loaded beside it on first use."""
+        if self._tool_backend is None:
+            from gorilla.models import load_backend
+            from gorilla.models.embedded import for_tools
+
+            c = self.config
+            tools = for_tools(c.model) if c.backend == "local" else c.model
+            self._tool_backend = self.backend if tools == c.model else load_backend("local", tools)
+        return self._tool_backend
 
     @property
     def retrievers(self) -> dict[str, Any]:

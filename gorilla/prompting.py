@@ -372,6 +372,14 @@ def tool_messages(messages: Sequence[Mapping[str, Any]], functions: Sequence[Fun
     return [{"role": "system", "content": head}, *rest]
 
 
+def render_chat(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> str:
+    """Chat messages as a model's prompt, ready for the assistant's answer: the tokenizer's own chat template when
+    it has one, else ChatML (the embedded SmolLM2's template, and Qwen's). Training and inference both call this."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    return chatml(messages)
+
+
 def chatml(messages: Sequence[Mapping[str, Any]]) -> str:
     """Chat messages in ChatML (`<|im_start|>role ... <|im_end|>`), then the assistant's turn opened."""
     turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)

@@ -17,6 +17,7 @@ An OpenAI-compatible backend gets the tools and tool_choice as they are (its ser
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -38,11 +39,33 @@ class ToolSettings:
 
     none_below: float = 0.30  # cosine similarity of request and nearest function doc under which no call is made
     name_scale: float = 10.0  # score added to a function name per unit of its doc's similarity below the best's
-    more_bias: float = 8.0  # another call / array item while the request's values wait (its negative: stop)
-    copy_bias: float = 4.0  # a token that keeps a value a copy of the request (twice that toward an unused value)
+    # the untrained base wanted more_bias 8 and copy_bias 4; the packaged function-calling adapter does best without
+    more_bias: float = 0.0  # another call / array item while the request's values wait (its negative: stop)
+    copy_bias: float = 0.0  # a token that keeps a value a copy of the request (twice that toward an unused value)
     max_new_tokens: int = 384
     relevance: bool = True  # False: no embedder; the model alone decides between a call and no call
+    mentioned_only: bool = True  # optional arguments only where the request mentions them (False: any)
+    decline: bool = False  # True: above the floor the model may still answer no call (a model trained to decline)
     grammar: bool = True  # False: free greedy decoding, calls parsed from the text (to measure what the grammar adds)
+
+
+    def override(self, items: Sequence[str]) -> ToolSettings:
+        """These settings with `name=value` items applied (`gorilla eval bfcl --setting more_bias=8`); a value is
+        read as JSON (numbers, true/false); an unknown name or a value of another type is one GorillaError."""
+        values = {}
+        for item in items:
+            name, sep, raw = item.partition("=")
+            current = getattr(self, name) if name in self.__dataclass_fields__ else None
+            try:
+                value = json.loads(raw) if sep else None
+            except ValueError:
+                value = None
+            if current is None or not (type(value) is type(current) or (type(current), type(value)) == (float, int)):
+                known = ", ".join(self.__dataclass_fields__)
+                raise GorillaError(f"--setting {item!r}: expected NAME=VALUE with NAME one of {known} and a value of "
+                                   "its type")
+            values[name] = type(current)(value)
+        return dataclasses.replace(self, **values)
 
 
 @dataclass(frozen=True)
@@ -66,9 +89,9 @@ def call_tools(backend: Backend, messages: Sequence[Mapping[str, Any]], function
     if not callable_:
         return ToolAnswer([], "[]")
     request = last_user_text(messages)
-    if hasattr(backend, "chat_prompt") and not settings.grammar:
+    if backend.steerable and not settings.grammar:
         return _free(backend, messages, callable_, settings)
-    if hasattr(backend, "chat_prompt") and settings.relevance:  # a local model: steer it
+    if backend.steerable and settings.relevance:  # a local model: steer it
         return _local(backend, messages, callable_, allow_none, parallel, settings, request, cancel)
     calls, text = backend.call_tools(ToolRequest(tuple(messages), tuple(callable_), allow_none, parallel,
                                                  max_new_tokens=settings.max_new_tokens, cancel=cancel))
@@ -87,9 +110,10 @@ def _local(backend: Backend, messages: Sequence[Mapping[str, Any]], functions: l
     policy = CallPolicy(more_bias=settings.more_bias, copy_bias=settings.copy_bias, request=request,
                         name_bias={f.name: settings.name_scale * (s - best) for f, s in zip(functions, sims, strict=True)},
                         spans=request_spans(request))
-    calls, text = backend.call_tools(ToolRequest(tuple(messages), tuple(functions), allow_none=False, parallel=parallel,
-                                                 offered=offered_parameters(request, functions),
-                                                 max_new_tokens=settings.max_new_tokens, cancel=cancel, policy=policy))
+    offered = offered_parameters(request, functions) if settings.mentioned_only else {}
+    calls, text = backend.call_tools(ToolRequest(tuple(messages), tuple(functions), allow_none and settings.decline,
+                                                 parallel, offered=offered, max_new_tokens=settings.max_new_tokens,
+                                                 cancel=cancel, policy=policy))
     return ToolAnswer(distinct(calls), text)
 
 

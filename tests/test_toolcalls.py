@@ -345,3 +345,14 @@ def test_random_walks_never_reach_a_state_without_a_completion(seed):
             state = grammar.step(state, rnd.choice(pool)) or state
     long_number = feed(grammar, "[geo.area(base=1, height=" + "9" * 16)
     assert "." not in grammar.next_chars(long_number)
+
+
+def test_settings_override_by_name_with_typed_values():
+    from gorilla.toolcalls import ToolSettings
+
+    s = ToolSettings().override(["more_bias=8", "copy_bias=4", "decline=true", "max_new_tokens=64"])
+    assert (s.more_bias, s.copy_bias, s.decline, s.max_new_tokens) == (8.0, 4.0, True, 64)
+    assert isinstance(s.more_bias, float) and ToolSettings().override([]) == ToolSettings()
+    for bad in ("bias=1", "more_bias=true", "decline=1", "more_bias", "max_new_tokens=1.5", "none_below=abc"):
+        with pytest.raises(GorillaError, match=r"--setting .*expected NAME=VALUE"):
+            ToolSettings().override([bad])

@@ -96,7 +96,7 @@ def _schema_line(schema: dict) -> str:
 
 def _tool_query(text: str, path: Path, tool_choice: str, config: PipelineConfig, fmt: str) -> None:
     """`gorilla query --tools`: the functions from `path`, the request as one user message, the calls from
-    gorilla.toolcalls on the pipeline's backend (--model, --backend), printed."""
+    gorilla.toolcalls on the pipeline's tool backend (--model, --backend), printed."""
     from gorilla.data.tools import CHOICES, ToolsError, load_tools_file, read_tool_choice
     from gorilla.errors import GorillaError
     from gorilla.pipeline import Gorilla, check_query
@@ -109,7 +109,7 @@ def _tool_query(text: str, path: Path, tool_choice: str, config: PipelineConfig,
     except ToolsError as e:
         raise GorillaError(f"--tool-choice: {e.message}") from None
     messages = [{"role": "user", "content": check_query(text)}]
-    answer = call_tools(Gorilla(config).backend, messages, functions, choice,
+    answer = call_tools(Gorilla(config).tool_backend, messages, functions, choice,
                         settings=ToolSettings(max_new_tokens=config.max_new_tokens))
     if fmt == "json":
         print(json.dumps({"tool_calls": [c.as_dict() for c in answer.calls], "text": answer.text}, ensure_ascii=False))

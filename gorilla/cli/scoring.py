@@ -143,6 +143,9 @@ def bfcl(
     format: Annotated[Format, typer.Option("--format", help="table, or one JSON object per file per line.")] = Format.table,
     free: Annotated[bool, typer.Option("--free", help="With --out and a local model: decode freely (no call grammar) "
                                        "and read the calls from the text, to measure what the grammar adds.")] = False,
+    setting: Annotated[list[str] | None, typer.Option("--setting", help="With --out: a decoder setting NAME=VALUE "
+                                                      "(repeatable; gorilla.toolcalls.ToolSettings, e.g. more_bias=8)."
+                                                      )] = None,
 ) -> None:
     """Accuracy of function calls on BFCL's Python categories, by BFCL's AST rules (docs/scoring.md): run a model
     on the cases (--out) or score results made elsewhere (--responses).
@@ -158,7 +161,7 @@ def bfcl(
         raise GorillaError("gorilla eval bfcl: give --out RESULTS.jsonl (run the model) or --responses RESULTS.jsonl "
                            "(score only)")
     if out is not None:
-        _run_bfcl(files, out, model, backend, base_url, api_key, free)
+        _run_bfcl(files, out, model, backend, base_url, api_key, free, setting or [])
     reports = score_files(files, load_results(responses or out), answers)
     if format is Format.json:
         for r in reports:
@@ -176,20 +179,23 @@ def bfcl(
 
 
 def _run_bfcl(files: list[Path], out: Path, model: str, backend: str, base_url: str | None, api_key: str | None,
-              free: bool) -> None:
+              free: bool, setting: list[str]) -> None:
     """Answer the files' cases into `out` (gorilla.toolcalls.run_bfcl), with a progress line on stderr."""
     import sys
 
     from gorilla.data.bfcl import load_cases
     from gorilla.models import load_backend
+    from gorilla.models.embedded import for_tools
     from gorilla.toolcalls import ToolSettings, run_bfcl
 
+    settings = ToolSettings(grammar=not free).override(setting)
     cases = [case for path in files for case in load_cases(path)]
-    engine = load_backend(backend, model, base_url=base_url, api_key=api_key)
+    engine = load_backend(backend, for_tools(model) if backend == "local" else model, base_url=base_url,
+                          api_key=api_key)
 
     def progress(done: int, total: int) -> None:
         print(f"\rbfcl: {done}/{total} cases", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    stats = run_bfcl(engine, cases, out, settings=ToolSettings(grammar=not free), progress=progress)
+    stats = run_bfcl(engine, cases, out, settings=settings, progress=progress)
     print(f"bfcl: {stats['answered']} answered, {stats['skipped']} already in {out}"
           + (f", {stats['seconds_per_case']} s per case" if stats["answered"] else ""), file=sys.stderr)

@@ -17,6 +17,11 @@ RECIPE = [
            None),
     option("train_file", Annotated[list[Path] | None, Opt("--train-file", help="APIBench-format train file(s) "
                                                                                "(repeatable).")], None),
+    option("tool_file", Annotated[list[Path] | None, Opt("--tool-file", help="Tool-call train file(s) (JSONL: "
+                                                                             "request, functions, calls; repeatable): "
+                                                                             "train function calling.")], None),
+    option("distractors", Annotated[float | None, Opt("--distractors", help="Share of tool-call examples given "
+                                                                            "extra functions of other lines.")], None),
     option("base", Annotated[str | None, Opt("--base", help="tiny, embedded, a model dir, a .gguf, or a cached HF id.")],
            None),
     option("lora", Annotated[bool | None, Opt("--lora/--full", help="LoRA adapter or full fine-tuning.")], None),
@@ -31,6 +36,8 @@ RECIPE = [
     option("answer", Annotated[str | None, Opt("--answer", help="short (call only) or full (with explanation and "
                                                                 "code).")], None),
     option("packing", Annotated[bool | None, Opt("--packing/--no-packing")], None),
+    option("max_len", Annotated[int | None, Opt("--max-len", help="Longest example in tokens (longer ones are "
+                                                                   "dropped).")], None),
     option("max_steps", Annotated[int | None, Opt("--max-steps")], None),
     option("epochs", Annotated[float | None, Opt("--epochs")], None),
     option("lr", Annotated[float | None, Opt("--lr")], None),
@@ -58,10 +65,11 @@ def print_accelerate_config(name: str | None) -> None:
     raise typer.Exit()
 
 
-def recipe_flags(hub: list[str] | None, train_file: list[Path] | None, lora_targets: str | None,
-                 **given: Any) -> dict[str, Any]:
+def recipe_flags(hub: list[str] | None, train_file: list[Path] | None, tool_file: list[Path] | None,
+                 lora_targets: str | None, **given: Any) -> dict[str, Any]:
     """The recipe flags the user gave, as TrainConfig fields: repeatable and comma lists become lists."""
     given |= {"hubs": hub, "train_files": [str(f) for f in train_file or []] or None,
+              "tool_files": [str(f) for f in tool_file or []] or None,
               "lora_targets": [t.strip() for t in lora_targets.split(",") if t.strip()] if lora_targets else None}
     return {k: v for k, v in given.items() if v is not None}
 

@@ -70,6 +70,7 @@ class Backend(ABC):
     """Text in, text out, batched; `name` says which model answered (in manifests and responses)."""
 
     name: str
+    steerable = False  # True: the model runs here, so gorilla.toolcalls may steer its decoding (LocalBackend)
 
     def generate(
         self,

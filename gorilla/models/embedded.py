@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data.jsonl import atomic_dir
-from gorilla.data.paths import cache_dir
+from gorilla.data.paths import RESOURCES, cache_dir
 from gorilla.errors import GorillaError
 
 EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct", EMBEDDED_ID.lower())
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TOOLS_ADAPTER = RESOURCES / "adapters" / "smollm2-135m-tools"  # its adapter_config names "embedded" as its base
 _MARK = "gorilla-converted"  # written last: a directory without it is not a finished conversion
 NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 log = logging.getLogger("gorilla.models")
@@ -27,6 +28,13 @@ log = logging.getLogger("gorilla.models")
 
 class CacheUnwritable(GorillaError):
     """The converted copy cannot be written: the caller may load the GGUF in memory instead (slower, same weights)."""
+
+
+def for_tools(name: str) -> str:
+    """The model that answers function calls when the user names `name`: the default, "embedded", gets the packaged
+    function-calling adapter (LoRA on the same SmolLM2-135M-Instruct, `gorilla train --preset smollm2-135m-tools`,
+    docs/toolcalls.md); any other name, the base's own names included, is used as it is."""
+    return str(TOOLS_ADAPTER) if name.strip().lower() == "embedded" else name
 
 
 def is_embedded(name: str) -> bool:

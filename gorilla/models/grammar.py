@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from gorilla.data.functions import FunctionSpec, ToolCall
@@ -79,6 +80,8 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and "e" in repr(value):  # the grammar's numbers have no exponent: 1.8e-05 -> 0.000018
+        return format(Decimal(repr(value)), "f")
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
@@ -86,6 +89,18 @@ def literal(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {literal(v)}" for k, v in value.items()) + "}"
     return json.dumps(str(value), ensure_ascii=False)
+
+
+def answer_text(calls: Sequence[ToolCall], functions: Sequence[FunctionSpec]) -> str:
+    """The calls as the grammar writes them (`[f(a=1, b="x")]`, arguments in schema order): the target a model is
+    trained on is the text the decoder would produce."""
+    specs = {f.name: f for f in functions}
+    out = []
+    for call in calls:
+        order = list(specs[call.name].properties) if call.name in specs else []
+        names = sorted(call.arguments, key=lambda k: order.index(k) if k in order else len(order))
+        out.append(f"{call.name}({', '.join(f'{k}={literal(call.arguments[k])}' for k in names)})")
+    return "[" + ", ".join(out) + "]"
 
 
 # --- value frames -----------------------------------------------------------------------------
@@ -202,7 +217,7 @@ class Num:
         digits: frozenset[str] = frozenset() if t.lstrip("-") == "0" or full else _DIGITS
         if not t:
             return digits | {"-"}
-        if not self.integer and t[-1] in _DIGITS and "." not in t and digits:  # room for a digit after the point
+        if not self.integer and t[-1] in _DIGITS and "." not in t and not full:  # room for a digit after the point
             return digits | {"."}
         return digits
 

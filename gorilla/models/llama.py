@@ -238,9 +238,46 @@ def read_llama_config(folder: Path) -> LlamaConfig | None:
     return LlamaConfig.from_hf(cfg, gen)
 
 
-def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Llama | None:
-    """A Llama with the folder's weights, or None if the checkpoint is anything we do not implement
-    exactly (other architecture, rope scaling, biases, quantisation, adapters, GGUF, shards, extra tensors)."""
+def lora_deltas(adapter: str | Path) -> dict[str, torch.Tensor] | None:
+    """`{weight name: scale * B @ A}` of a plain LoRA adapter folder (PEFT's `adapter_config.json` and
+    `adapter_model.safetensors`), or None for anything else (DoRA, rsLoRA, extra trained modules, biases, per-module
+    ranks), which PEFT then merges through transformers. Why our own: the adapter merged into our pure-torch Llama
+    keeps an adapted model on the short load path (no transformers import)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(adapter)
+    cfg = read_json(folder / "adapter_config.json")
+    plain = isinstance(cfg, dict) and cfg.get("peft_type") == "LORA" and not any(
+        cfg.get(k) for k in ("use_dora", "use_rslora", "modules_to_save", "rank_pattern", "alpha_pattern",
+                             "fan_in_fan_out", "layers_to_transform", "layer_replication", "lora_bias",
+                             "use_qalora", "target_parameters")) and cfg.get("bias", "none") == "none"
+    if not plain or not (folder / "adapter_model.safetensors").is_file():
+        return None
+    try:
+        tensors = load_file(str(folder / "adapter_model.safetensors"))
+    except (OSError, SafetensorError):
+        return None
+    scale = float(cfg["lora_alpha"]) / float(cfg["r"])
+    out = {}
+    for key, a in tensors.items():
+        if not key.endswith(".lora_A.weight"):
+            if not key.endswith(".lora_B.weight"):
+                return None
+            continue
+        b = tensors.get(key.replace(".lora_A.", ".lora_B."))
+        if b is None:
+            return None
+        name = key.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
+        out[name] = scale * (b.float() @ a.float())
+    return out
+
+
+def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32,
+               adapter: str | Path | None = None) -> Llama | None:
+    """A Llama with the folder's weights (plus a plain LoRA `adapter` merged in), or None if the checkpoint is
+    anything we do not implement exactly (other architecture, rope scaling, biases, quantisation, adapters in the
+    folder, GGUF, shards, extra tensors, an adapter `lora_deltas` does not read)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -259,6 +296,10 @@ def load_llama(folder: str | Path, device: str = "cpu", dtype: torch.dtype = tor
     expected = {k: p for k, p in model.state_dict().items() if not (config.tie_word_embeddings and k == "lm_head.weight")}
     if set(weights) != set(expected) or any(weights[k].shape != p.shape for k, p in expected.items()):
         return None
+    deltas = lora_deltas(adapter) if adapter is not None else {}
+    if deltas is None or any(k not in weights or weights[k].shape != d.shape for k, d in deltas.items()):
+        return None
+    weights |= {k: (weights[k].float() + d).to(weights[k].dtype) for k, d in deltas.items()}
     model.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=False, assign=True)
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight

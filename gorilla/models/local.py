@@ -106,14 +106,15 @@ def _check_config(spec: str, path: Path) -> None:
             raise GorillaError(f"{where}: {key}: expected a positive integer, got {value!r}")
 
 
-def _load_light(where: str, device: str, dtype: Any) -> tuple[Any, Any] | None:
-    """(Llama, tokenizer) without transformers' modeling stack, or None if the directory needs transformers."""
+def _load_light(where: str, device: str, dtype: Any, adapter: str | None = None) -> tuple[Any, Any] | None:
+    """(Llama, tokenizer) without transformers' modeling stack (a plain LoRA `adapter` merged in), or None if the
+    directory needs transformers."""
     from gorilla.models.llama import load_llama
     from gorilla.models.tokenizer import load_fast_tokenizer
 
     if not Path(where).is_dir():
         return None
-    model = load_llama(where, device, dtype)
+    model = load_llama(where, device, dtype, adapter)
     if model is None:
         return None
     tokenizer = load_fast_tokenizer(where)
@@ -134,7 +135,11 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
 
     if adapter is not None:
         base = adapter["base_model_name_or_path"]
-        base_model, tokenizer = _load(base, _resolve(base, None), device, dtype, light_ok=False)
+        base_where, base_gguf, base_adapter = _resolve(base, None)
+        if light_ok and base_gguf is None and base_adapter is None and \
+                (light := _load_light(base_where, device, dtype, where)) is not None:
+            return light
+        base_model, tokenizer = _load(base, (base_where, base_gguf, base_adapter), device, dtype, light_ok=False)
         from peft import PeftModel
 
         try:
@@ -161,6 +166,8 @@ def _load(spec: str, resolved: tuple[str, str | None, dict | None], device: str,
 
 class LocalBackend(Backend):
     """A causal LM and its tokenizer; `generate` is batched greedy decoding with left padding."""
+
+    steerable = True
 
     def __init__(self, model: Any, tokenizer: Any, name: str = "local"):
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
@@ -307,13 +314,10 @@ class LocalBackend(Backend):
 
 
     def chat_prompt(self, messages: Sequence[dict[str, Any]]) -> str:
-        """Chat messages as this model's prompt, ready for the assistant's answer: the tokenizer's own chat
-        template when it has one, else ChatML (the embedded SmolLM2's template, and Qwen's)."""
-        from gorilla.prompting import chatml
+        """Chat messages as this model's prompt (prompting.render_chat)."""
+        from gorilla.prompting import render_chat
 
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-        return chatml(messages)
+        return render_chat(self.tokenizer, messages)
 
     def call_tools(self, request: ToolRequest) -> tuple[list[ToolCall], str]:
         """Greedy decoding of the answer under the call grammar (gorilla.models.grammar): the calls are valid by

@@ -48,5 +48,5 @@ class PipelineAnswerer:
         """The calls for one tool turn (gorilla.toolcalls) on the pipeline's backend, with the turn's token budget;
         `cancel` stops decoding between tokens."""
         settings = dataclasses.replace(self.tool_settings, max_new_tokens=turn.max_tokens)
-        return call_tools(self.gorilla.backend, turn.messages, turn.functions, turn.tool_choice,
+        return call_tools(self.gorilla.tool_backend, turn.messages, turn.functions, turn.tool_choice,
                           parallel=turn.parallel, settings=settings, cancel=cancel)

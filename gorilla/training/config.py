@@ -31,6 +31,10 @@ class TrainConfig:
     hubs: list[str] = field(default_factory=lambda: ["torchhub"])
     train_files: list[str] = field(default_factory=list)  # empty: each hub's upstream train file
     data_dir: str = ""
+    # function calling: tool-call train files (gorilla.training.tooldata); when given, the run trains on them alone
+    tool_files: list[str] = field(default_factory=list)
+    distractors: float = 0.5  # share of tool-call examples given extra functions from other lines
+    max_distractors: int = 3
     # answer: "short" = domain + api_call + provider; "full" adds explanation and code (costs tokens)
     answer: str = "short"
     # retriever-aware training: this share of examples carries the top-k docs from `retriever`
@@ -80,6 +84,8 @@ class TrainConfig:
             (self.val_split in ("api", "example"), f"val_split must be 'api' or 'example', not {self.val_split!r}"),
             (0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1), not {self.val_fraction}"),
             (0 <= self.rat_rate <= 1, f"rat_rate must be in [0, 1], not {self.rat_rate}"),
+            (0 <= self.distractors <= 1, f"distractors must be in [0, 1], not {self.distractors}"),
+            (not (self.tool_files and self.train_files), "give tool_files or train_files, not both"),
             (self.rat_k >= 1, f"rat_k must be at least 1, not {self.rat_k}"),
             (self.max_len >= 16, f"max_len must be at least 16, not {self.max_len}"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),

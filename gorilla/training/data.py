@@ -32,6 +32,7 @@ class Example:
     api_call: str
     hub: str
     doc_hit: bool | None = None
+    lead: str = " "  # what joins prompt and answer: APIBench answers follow a space, a chat's answer nothing
 
 
 @dataclass
@@ -151,6 +152,18 @@ def load_dataset(hubs: Sequence[str], files: Sequence[str | Path], data_dir: str
     return Dataset(train, val, chosen, stats)
 
 
+def tool_dataset(pairs: Sequence[Any], files: Sequence[str | Path], render: Callable[[list[dict[str, str]]], str],
+                 *, distractors: float, most: int, val_fraction: float, seed: int) -> Dataset:
+    """Examples from tool-call pairs (gorilla.training.tooldata), prompts rendered by `render` (the model's chat
+    template: prompting.render_chat), a share given distractor functions, validation held out by example."""
+    from gorilla.training.tooldata import with_distractors
+
+    pairs = with_distractors(pairs, distractors, most, seed)
+    examples = [Example(render(p.chat()), p.answer, p.answer, "tools", lead="") for p in pairs]
+    train, val = split(examples, "example", val_fraction, seed)
+    return Dataset(train, val, [("tools", Path(f)) for f in files])
+
+
 def encode(example: Example, tokenizer, max_len: int) -> dict[str, list[int]] | None:
     """Prompt ids then answer ids + EOS; labels are IGNORE over the prompt. None if too long.
 
@@ -158,7 +171,7 @@ def encode(example: Example, tokenizer, max_len: int) -> dict[str, list[int]] | 
     so the boundary is exact and the answer's first token is the one the model must produce.
     """
     prompt = tokenizer(example.prompt).input_ids
-    answer = tokenizer(" " + example.answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    answer = tokenizer(example.lead + example.answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     if len(prompt) + len(answer) > max_len:
         return None
     return {"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer}

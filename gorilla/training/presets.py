@@ -21,6 +21,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smollm2-135m": dict(base="embedded", lora=False, epochs=1.0, batch_size=8, lr=2e-4, max_len=256,
                          warmup=0.03, logging_steps=5, save_steps=25, retriever="bm25", rat_rate=0.25,
                          val_split="example", val_fraction=0.03),
+    # function calling (--tool-file): the embedded base, LoRA r=8 on every projection (an adapter of ~5 MB in
+    # bf16, small enough to ship), prompts of up to a few function stubs; bf16 autocast even on a CPU (this box's
+    # AMX: 5.4 s vs 8.6 s per step of 8 x 300 tokens in fp32, measured)
+    "smollm2-135m-tools": dict(base="embedded", lora=True, lora_r=8, lora_alpha=16, lora_dropout=0.0, epochs=1.0,
+                               batch_size=8, lr=1e-3, max_len=768, warmup=0.05, logging_steps=5, save_steps=25,
+                               val_split="example", val_fraction=0.03, precision="bf16"),
     # GPU presets (documented; not runnable on the CPU box). LoRA on every projection; full FT with --full + FSDP.
     "llama-3.2-1b": dict(base="meta-llama/Llama-3.2-1B-Instruct", lora=True, lora_r=32, lora_alpha=64, epochs=3.0,
                          batch_size=32, lr=2e-4, max_len=512, answer="full", logging_steps=10, save_steps=200),

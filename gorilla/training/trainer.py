@@ -34,7 +34,8 @@ from typing import Any
 from gorilla.data import atomic_write
 from gorilla.errors import GorillaError
 from gorilla.training.config import CONFIG_NAME, TrainConfig, read_toml
-from gorilla.training.data import Collator, Dataset, encode_all, load_dataset, pack
+from gorilla.training.data import Collator, Dataset, encode_all, load_dataset, pack, tool_dataset
+from gorilla.training.tooldata import read_tool_pairs
 
 RAT_RETRIEVERS = ("bm25", "dense", "hybrid")
 SUMMARY = "train_summary.json"
@@ -56,9 +57,11 @@ def main(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     if (out / SUMMARY).is_file() and _same_run(out, cfg):
         _say(f"already trained: {out / SUMMARY} (delete it to train again)")
         return json.loads((out / SUMMARY).read_text())
-    data = load_data(cfg)
+    pairs = [p for f in cfg.tool_files for p in read_tool_pairs(f)]  # checked before anything slow
+    data = None if pairs else load_data(cfg)
     device = prepare(cfg)
     model, tok, base_ref = build_model(cfg, device)
+    data = data or tool_data(cfg, pairs, tok)
     params = count_params(model)
     rows = encode_rows(data, tok, cfg)
     _say(describe_data(cfg, data, rows.dropped))
@@ -136,6 +139,14 @@ def load_data(cfg: TrainConfig) -> Dataset:
                         val_fraction=cfg.val_fraction, seed=cfg.seed)
 
 
+def tool_data(cfg: TrainConfig, pairs: Sequence[Any], tok: Any) -> Dataset:
+    """Tool-call examples, their prompts rendered with the model's own chat template (as inference renders them)."""
+    from gorilla.prompting import render_chat
+
+    return tool_dataset(pairs, cfg.tool_files, lambda chat: render_chat(tok, chat), distractors=cfg.distractors,
+                        most=cfg.max_distractors, val_fraction=cfg.val_fraction, seed=cfg.seed)
+
+
 def prepare(cfg: TrainConfig) -> Device:
     """Seed, quiet transformers' weight-saving bars (our own lines show progress), decide the device, and
     record the settings in OUT before any weights load, so even an interrupted run says how it was started."""
@@ -183,9 +194,10 @@ def encode_rows(data: Dataset, tok: Any, cfg: TrainConfig) -> Rows:
 
 def describe_data(cfg: TrainConfig, data: Dataset, dropped: int) -> str:
     """The data line printed before training: counts, files, drops and how often RAT's top doc was wrong."""
+    by = "example" if cfg.tool_files else cfg.val_split
     rat = (f"; RAT: {data.rat.with_docs} prompts with docs, top doc wrong in {data.rat.top_wrong}"
            f" ({data.rat.top_wrong_rate:.1%})" if data.rat.with_docs else "")
-    return (f"data: {len(data.train)} train / {len(data.val)} val examples (split by {cfg.val_split}) from "
+    return (f"data: {len(data.train)} train / {len(data.val)} val examples (split by {by}) from "
             f"{', '.join(str(p) for _, p in data.files)}; {dropped} dropped over {cfg.max_len} tokens{rat}")
 
 
