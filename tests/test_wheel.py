@@ -28,6 +28,8 @@ import gorilla
 from gorilla.apibench import selfinstruct
 from gorilla.data import get_hub
 from gorilla.data.paths import RESOURCES
+from gorilla.models.embedded import TOOLS_ADAPTER
+from gorilla.models.llama import lora_deltas
 
 package = Path(gorilla.__file__).parent
 hf = get_hub("huggingface", sys.argv[1])
@@ -37,6 +39,7 @@ print(json.dumps({
     "hf_train": [str(p) for p in hf.example_files],
     "glossary": str(hf.glossary),
     "seeds": {hub: len(selfinstruct.load_seeds(hub)) for hub in ("torchhub", "tensorflowhub", "huggingface")},
+    "adapter": str(TOOLS_ADAPTER), "adapter_matrices": len(lora_deltas(TOOLS_ADAPTER) or {}),
 }))
 """
 
@@ -86,6 +89,9 @@ def test_the_installed_wheel_runs_outside_the_checkout(data_dir, tmp_path):
     assert shipped["hf_train"] == [f"{shipped['package']}/resources/instructions/huggingface.jsonl.gz"]
     assert shipped["glossary"] == f"{shipped['package']}/resources/tasks/huggingface.json"
     assert shipped["seeds"] == {"torchhub": 6, "tensorflowhub": 6, "huggingface": 6}
+    # the function-calling adapter ships too: 7 projections x 30 layers of SmolLM2-135M
+    assert shipped["adapter"] == f"{shipped['package']}/resources/adapters/smollm2-135m-tools"
+    assert shipped["adapter_matrices"] == 210
     assert run("gorilla", "train", "--accelerate-config", "fsdp").stdout.strip() == \
         f"{shipped['package']}/resources/accelerate/fsdp.yaml"
 
