@@ -49,6 +49,7 @@ def test_empty_cache_says_what_is_missing_and_builds_nothing(tmp_path, data_dir)
     assert time.perf_counter() - t < 15  # a second or two, hashing the embedder once on a cold cache
     assert report["data"] == {"path": str(data_dir), "origin": "--data-dir"}
     assert report["cache"]["path"] == str(cache) and report["model"]["state"] in ("not converted", "missing")
+    assert report["model"]["tools_adapter"].endswith("resources/adapters/smollm2-135m-tools")
     assert report["embedder"]["name"] == "all-MiniLM-L6-v2"
     assert {h: v["state"] for h, v in report["indexes"]["hubs"].items()} == dict.fromkeys(
         ("torchhub", "tensorflowhub", "huggingface"), "missing")

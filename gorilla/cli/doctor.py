@@ -104,16 +104,17 @@ def data_section(flag: Path | None) -> dict[str, Any]:
 def model_section() -> dict[str, Any]:
     """The embedded model: converted (fast loads), not yet (the first query converts it), or its wheel missing."""
     from gorilla.errors import GorillaError
-    from gorilla.models.embedded import converted_dir, gguf_path, is_converted
+    from gorilla.models.embedded import TOOLS_ADAPTER, converted_dir, gguf_path, is_converted
 
+    adapter = str(TOOLS_ADAPTER) if (TOOLS_ADAPTER / "adapter_model.safetensors").is_file() else None
     if is_converted():
-        return {"state": "converted", "path": str(converted_dir())}
+        return {"state": "converted", "path": str(converted_dir()), "tools_adapter": adapter}
     try:
         source = gguf_path()
     except GorillaError as e:
-        return {"state": "missing", "fix": str(e)}
+        return {"state": "missing", "fix": str(e), "tools_adapter": adapter}
     return {"state": "not converted", "path": str(converted_dir()), "source": str(source),
-            "cost": "the first query converts it from the GGUF (~20 s, once)"}
+            "cost": "the first query converts it from the GGUF (~20 s, once)", "tools_adapter": adapter}
 
 
 def embedder_section(name: str | None) -> dict[str, Any]:
@@ -201,6 +202,8 @@ def print_report(r: dict[str, Any]) -> None:
     line("model", "embedded SmolLM2-135M-Instruct: " + {"converted": f"converted, {m.get('path')}",
                                                          "not converted": f"not converted yet: {m.get('cost')}"}
          .get(m["state"], f"missing: {m.get('fix')}"))
+    line("", f"function calls: its adapter at {m['tools_adapter']}" if m["tools_adapter"] else
+         "function calls: the packaged adapter is missing (reinstall gorilla); calls use the base model")
     e = r["embedder"]
     line("embedder", f"{e['name']} ({e['path']})" if "path" in e else f"{e['name']}: {e['fix']}")
     if "finetuned" in e:
