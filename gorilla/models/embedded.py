@@ -33,8 +33,10 @@ class CacheUnwritable(GorillaError):
 def for_tools(name: str) -> str:
     """The model that answers function calls when the user names `name`: the default, "embedded", gets the packaged
     function-calling adapter (LoRA on the same SmolLM2-135M-Instruct, `gorilla train --preset smollm2-135m-tools`,
-    docs/toolcalls.md); any other name, the base's own names included, is used as it is."""
-    return str(TOOLS_ADAPTER) if name.strip().lower() == "embedded" else name
+    docs/toolcalls.md); any other name, the base's own names included, is used as it is, and so is "embedded" in
+    an install that lacks the adapter (`gorilla doctor` says so)."""
+    installed = (TOOLS_ADAPTER / "adapter_model.safetensors").is_file()
+    return str(TOOLS_ADAPTER) if installed and name.strip().lower() == "embedded" else name
 
 
 def is_embedded(name: str) -> bool:
