@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 FIELDS = ("domain", "api_call", "api_provider", "explanation", "code")
@@ -361,15 +362,62 @@ class FunctionLike(Protocol):
 NO_CALL_REPLY = "None of the offered functions fits this request, so no function was called."
 
 
+def literal(value: Any) -> str:
+    """A value as the answer writes it (Python literal syntax: True, None, double-quoted strings)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and "e" in repr(value):  # the grammar's numbers have no exponent: 1.8e-05 -> 0.000018
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def answer_text(calls: Sequence[tuple[str, Mapping[str, Any]]], functions: Sequence[FunctionLike] = ()) -> str:
+    """Calls, as (name, arguments), written as the call grammar writes them (`[f(a=1, b="x")]`, arguments in the
+    order of their function's schema when it is among `functions`): the target a model is trained on is the text
+    the decoder would produce, and an earlier turn's calls read the same in a prompt."""
+    specs = {f.name: f for f in functions}
+    out = []
+    for name, arguments in calls:
+        order = list(specs[name].parameters.get("properties") or {}) if name in specs else []
+        keys = sorted(arguments, key=lambda k: order.index(k) if k in order else len(order))
+        out.append(f"{name}({', '.join(f'{k}={literal(arguments[k])}' for k in keys)})")
+    return "[" + ", ".join(out) + "]"
+
+
 def tool_messages(messages: Sequence[Mapping[str, Any]], functions: Sequence[FunctionLike]) -> list[dict[str, str]]:
     """The chat a local model answers with calls: a system message with TOOL_SYSTEM and the functions as Python
-    stubs (the caller's own system text after them), then the conversation's other turns."""
+    stubs (the caller's own system text after them), then the conversation's other turns, an assistant's earlier
+    OpenAI `tool_calls` written as the calls it would have written (`answer_text`), so a later turn sees them."""
     docs = "\n\n".join(function_doc(f.name, f.description, f.parameters) for f in functions)
     system = [str(m.get("content") or "") for m in messages if m.get("role") == "system"]
     head = "\n\n".join([TOOL_SYSTEM, "Functions:\n" + docs if functions else "There are no functions.", *system])
-    rest = [{"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in messages
+    rest = [{"role": str(m.get("role")), "content": _turn_text(m, functions)} for m in messages
             if m.get("role") != "system"]
     return [{"role": "system", "content": head}, *rest]
+
+
+def _turn_text(message: Mapping[str, Any], functions: Sequence[FunctionLike]) -> str:
+    """A turn's text; an assistant turn's tool_calls (OpenAI's shape, arguments a JSON string) after its text."""
+    text = str(message.get("content") or "")
+    calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+    if not calls:
+        return text
+    read = []
+    for c in calls:
+        try:
+            args = json.loads(c["function"]["arguments"])
+        except (KeyError, TypeError, ValueError):
+            args = None
+        read.append((str(c.get("function", {}).get("name", "")), args if isinstance(args, dict) else {}))
+    return "\n".join(t for t in (text, answer_text(read, functions)) if t)
 
 
 def render_chat(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> str:

@@ -8,9 +8,10 @@ import json
 import pytest
 from conftest import run_cli
 
-from gorilla.data.functions import FunctionSpec, ToolCall
+from gorilla.data.functions import FunctionSpec
 from gorilla.errors import InputError
-from gorilla.models.grammar import CallGrammar, answer_text, literal
+from gorilla.models.grammar import CallGrammar
+from gorilla.prompting import answer_text, literal, tool_messages
 from gorilla.training.data import IGNORE, encode, tool_dataset
 from gorilla.training.tooldata import read_tool_pairs, with_distractors
 
@@ -53,7 +54,7 @@ def test_targets_are_the_grammar_s_own_text(tmp_path):
 def test_numbers_below_one_and_exponents_are_writable():
     spec = FunctionSpec.from_tool(RATE)
     grammar = CallGrammar([spec])
-    text = answer_text([ToolCall(spec.name, {"principal": 1.8e-05, "annual_rate": 0.5, "years": 0})], [spec])
+    text = answer_text([(spec.name, {"principal": 1.8e-05, "annual_rate": 0.5, "years": 0})], [spec])
     assert literal(1.8e-05) == "0.000018" and "annual_rate=0.5" in text
     state = grammar.feed(grammar.start, text)
     assert state is not None and grammar.done(state)
@@ -157,3 +158,15 @@ def test_the_embedded_default_answers_tool_calls_with_the_packaged_adapter():
     ids = torch.tensor([tools.tokenizer.encode("[weather.now(city=", add_special_tokens=False)])
     with torch.no_grad():
         assert not torch.allclose(tools.model(ids).logits, base.model(ids).logits)
+
+
+def test_an_earlier_turn_s_tool_calls_reach_the_prompt_as_calls():
+    spec = FunctionSpec.from_tool(CITY)
+    chat = tool_messages([
+        {"role": "user", "content": "Weather in Oslo, in F?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "weather.now", "arguments": json.dumps({"unit": "F", "city": "Oslo"})}}]},
+        {"role": "tool", "content": "-3 F, snow", "tool_call_id": "c1"},
+        {"role": "user", "content": "And in Rome?"}], [spec])
+    assert [m["role"] for m in chat] == ["system", "user", "assistant", "tool", "user"]
+    assert chat[2]["content"] == '[weather.now(city="Oslo", unit="F")]' and chat[3]["content"] == "-3 F, snow"

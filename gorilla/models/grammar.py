@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 
 from gorilla.data.functions import FunctionSpec, ToolCall
+from gorilla.prompting import literal
 
 MAX_STRING = 160  # characters in one string value
 MAX_ITEMS = 12  # items in one array, keys in one free dict
@@ -72,35 +72,6 @@ def kinds_of(schema: dict[str, Any]) -> tuple[str, ...]:
     kinds = kind if isinstance(kind, list) else [kind]
     out = tuple(k for k in _KINDS if k in kinds)
     return out or _KINDS
-
-
-def literal(value: Any) -> str:
-    """A value as the answer writes it (Python literal syntax: True, None, double-quoted strings)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float) and "e" in repr(value):  # the grammar's numbers have no exponent: 1.8e-05 -> 0.000018
-        return format(Decimal(repr(value)), "f")
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {literal(v)}" for k, v in value.items()) + "}"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def answer_text(calls: Sequence[ToolCall], functions: Sequence[FunctionSpec]) -> str:
-    """The calls as the grammar writes them (`[f(a=1, b="x")]`, arguments in schema order): the target a model is
-    trained on is the text the decoder would produce."""
-    specs = {f.name: f for f in functions}
-    out = []
-    for call in calls:
-        order = list(specs[call.name].properties) if call.name in specs else []
-        names = sorted(call.arguments, key=lambda k: order.index(k) if k in order else len(order))
-        out.append(f"{call.name}({', '.join(f'{k}={literal(call.arguments[k])}' for k in names)})")
-    return "[" + ", ".join(out) + "]"
 
 
 # --- value frames -----------------------------------------------------------------------------

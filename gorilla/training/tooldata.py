@@ -6,7 +6,7 @@ A line of a tool-call train file (JSON Lines, ours: BFCL's files are evaluation 
      "calls": [{"name": "restaurant.book", "arguments": {"party_size": 4, "time": "19:00"}}]}
 
 (`messages`, an OpenAI chat, may stand in for `request`; `calls: []` means no call.) Each line is checked by the
-call grammar itself: its target text, `models.grammar.answer_text`, must be an answer the grammar accepts and
+call grammar itself: its target text, `prompting.answer_text`, must be an answer the grammar accepts and
 must read back as the same calls, so a model never trains on a call the decoder could not write.
 
 `with_distractors` gives a share of the examples extra functions taken from other lines (placed at random),
@@ -25,8 +25,8 @@ from typing import Any
 from gorilla.data import read_jsonl
 from gorilla.data.functions import FunctionSpec, ToolCall
 from gorilla.errors import GorillaError, InputError
-from gorilla.models.grammar import CallGrammar, answer_text
-from gorilla.prompting import tool_messages
+from gorilla.models.grammar import CallGrammar
+from gorilla.prompting import answer_text, tool_messages
 
 MAX_FUNCTIONS = 16  # per line: a prompt must fit the training length
 
@@ -41,7 +41,7 @@ class ToolPair:
 
     @property
     def answer(self) -> str:
-        return answer_text(self.calls, self.functions)
+        return answer_text([(c.name, c.arguments) for c in self.calls], self.functions)
 
     def chat(self) -> list[dict[str, str]]:
         """The chat as inference renders it (prompting.tool_messages)."""
