@@ -145,6 +145,8 @@ def test_config_round_trips_through_toml_and_rejects_unknown_keys(tmp_path):
     (["--train-file", "/nonexistent/train.json"], "/nonexistent/train.json: train file not found"),
     (["--lora", "--lora-targets", "q_proj,wq"], "LoRA target wq not in tiny"),
     (["--retriever", "examples"], "cannot build RAT prompts"),
+    (["--tool-file", "t.jsonl", "--eval"], "--eval scores APIBench answers; score a function-calling model"),
+    (["--tool-file", "t.jsonl", "--train-file", "x.json"], "give tool_files or train_files, not both"),
 ])
 def test_bad_configs_fail_early_with_one_line(tmp_path, args, message):
     r = run_cli("train", "--preset", "tiny", "--out", str(tmp_path / "run"), *args)

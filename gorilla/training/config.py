@@ -86,6 +86,8 @@ class TrainConfig:
             (0 <= self.rat_rate <= 1, f"rat_rate must be in [0, 1], not {self.rat_rate}"),
             (0 <= self.distractors <= 1, f"distractors must be in [0, 1], not {self.distractors}"),
             (not (self.tool_files and self.train_files), "give tool_files or train_files, not both"),
+            (not (self.tool_files and self.evaluate), "--eval scores APIBench answers; score a function-calling model "
+                                                      "with gorilla eval bfcl --model OUT or eval/bench_toolcalls.py"),
             (self.rat_k >= 1, f"rat_k must be at least 1, not {self.rat_k}"),
             (self.max_len >= 16, f"max_len must be at least 16, not {self.max_len}"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size and grad_accum must be at least 1"),
