@@ -34,8 +34,8 @@ from gorilla.models.base import Backend, ToolRequest
 
 @dataclass(frozen=True)
 class ToolSettings:
-    """The decoder's settings for the open choices (see the module docstring); defaults chosen on
-    eval/toolcalls/dev/ (eval/results/bfcl.md says how)."""
+    """The decoder's settings for the open choices (see the module docstring); defaults chosen on our own
+    eval/toolcalls/dev/ and eval/toolcalls/heldout.jsonl.gz (docs/toolcalls.md says how)."""
 
     none_below: float = 0.30  # cosine similarity of request and nearest function doc under which no call is made
     name_scale: float = 10.0  # score added to a function name per unit of its doc's similarity below the best's
@@ -47,7 +47,6 @@ class ToolSettings:
     mentioned_only: bool = True  # optional arguments only where the request mentions them (False: any)
     decline: bool = False  # True: above the floor the model may still answer no call (a model trained to decline)
     grammar: bool = True  # False: free greedy decoding, calls parsed from the text (to measure what the grammar adds)
-
 
     def override(self, items: Sequence[str]) -> ToolSettings:
         """These settings with `name=value` items applied (`gorilla eval bfcl --setting more_bias=8`); a value is

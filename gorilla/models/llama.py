@@ -261,11 +261,9 @@ def lora_deltas(adapter: str | Path) -> dict[str, torch.Tensor] | None:
     scale = float(cfg["lora_alpha"]) / float(cfg["r"])
     out = {}
     for key, a in tensors.items():
-        if not key.endswith(".lora_A.weight"):
-            if not key.endswith(".lora_B.weight"):
-                return None
-            continue
-        b = tensors.get(key.replace(".lora_A.", ".lora_B."))
+        if key.endswith(".lora_B.weight"):
+            continue  # read with its A
+        b = tensors.get(key.replace(".lora_A.", ".lora_B.")) if key.endswith(".lora_A.weight") else None
         if b is None:
             return None
         name = key.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
