@@ -5,9 +5,8 @@
 The writers' files (`eval/toolcalls/written/r<round>_<writer>.jsonl.gz`, committed; how they were written:
 eval/toolcalls/CARD.md) hold one solved request per line (gorilla.training.tooldata's format). Every line is
 checked by the call grammar (`tooldata.read_tool_pairs` rules); the few it cannot write are dropped and
-counted. Round 1 becomes `r1.jsonl.gz` (what the shipped adapter was trained on); every 4th line of each round-2
-file is held out as `heldout.jsonl.gz` (the set ToolSettings are chosen on, never trained on) and the rest is
-`r2.jsonl.gz` (for the next adapter). Counts go to eval/results/toolcalls_data.json. `--check` adds how close our requests come to BFCL's Python test questions
+counted. Each round becomes `r<round>.jsonl.gz`, except that every 4th line of each round-2 file is held out as
+`heldout.jsonl.gz` (the set ToolSettings are chosen on, never trained on). Counts go to eval/results/toolcalls_data.json. `--check` adds how close our requests come to BFCL's Python test questions
 (gorilla.apibench.contamination's measures, BFCL read for this check only) and which function names they share.
 """
 
@@ -52,7 +51,8 @@ def main() -> None:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--bfcl", type=Path, default=REPO_ROOT.parent / "shared" / "bfcl")
     args = ap.parse_args()
-    sets, dropped = {"r1": [], "r2": [], "heldout": []}, 0
+    sets: dict[str, list[dict]] = {"heldout": []}
+    dropped = 0
     for path in sorted((FOLDER / "written").glob("r*_*.jsonl.gz")):
         for n, (_, obj) in enumerate(read_jsonl(path)):
             try:
@@ -61,7 +61,7 @@ def main() -> None:
                 dropped += 1
                 continue
             name = path.name[:2]
-            sets["heldout" if name == "r2" and n % HOLD_EVERY == 0 else name].append(obj)
+            sets.setdefault("heldout" if name == "r2" and n % HOLD_EVERY == 0 else name, []).append(obj)
     for name, rows in sets.items():
         write_jsonl(FOLDER / f"{name}.jsonl.gz", rows)
     report = {"dropped": dropped, **{name: {"lines": len(rows), "shapes": Counter(shape(o) for o in rows)}

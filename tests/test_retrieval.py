@@ -206,7 +206,8 @@ def test_a_first_build_says_what_it_prepares(tmp_path, corpus, fixture_db, caplo
     notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("preparing:")]
     assert "preparing: embedding torchhub's 7 API docs, full text (first run only)" in notes
     assert any("5 solved requests" in n for n in notes) and any("task head" in n for n in notes)
-    assert len(notes) == 6  # docs x4 views (full, rich, description, short), examples, head
+    assert any("lexical head" in n for n in notes)
+    assert len(notes) == 7  # docs x4 views (full, rich, description, short), examples, task head, lexical head
     caplog.clear()
     get_retriever("fusion", "torchhub", corpus=corpus, train_files=[fixture_db[1]], cache=tmp_path / "idx")
     assert not [r for r in caplog.records if r.getMessage().startswith("preparing:")]
@@ -406,14 +407,41 @@ def test_task_head_learns_domains_and_is_cached_by_what_it_was_trained_on(tmp_pa
     assert len(calls) == 3 and np.allclose(repaired.w, first.w)  # a truncated file is retrained, same result
 
 
+def test_lexical_head_reads_task_words_and_is_cached(tmp_path):
+    from gorilla.retrieval.lexhead import LexicalHead, load_or_train_lexical, train_lexical
+
+    texts = ["estimate the depth of each pixel", "depth map from one photo", "how far away is every point",
+             "segment the people in this image", "pixel masks for each object", "separate objects by class",
+             "transcribe this recording", "turn my speech into text", "what words are spoken here"]
+    y = np.repeat(np.arange(3), 3)
+    head = LexicalHead(train_lexical(texts, y, 3))
+    for query, want in [("a depth estimate for my picture", 0), ("masks of every object", 1), ("speech to text", 2)]:
+        assert int(np.argmax(head.probs(query))) == want
+    assert head.probs("zebra quokka").sum() == pytest.approx(1.0)  # no known word: the class prior
+    calls = []
+
+    def rows():
+        calls.append(1)
+        return texts, y
+
+    first = load_or_train_lexical("torchhub", {"db": "a"}, rows, 3, cache=tmp_path)
+    again = load_or_train_lexical("torchhub", {"db": "a"}, rows, 3, cache=tmp_path)
+    assert len(calls) == 1 and np.array_equal(first.w, again.w) and np.array_equal(first.ids, again.ids)
+    load_or_train_lexical("torchhub", {"db": "b"}, rows, 3, cache=tmp_path)
+    assert len(calls) == 2  # other sources: retrained
+
+
 def test_fusion_mixes_the_task_head_into_the_vote(corpus, fixture_db, cache):
     plain = make("fusion", corpus, fixture_db, cache, head=False)
     mixed = make("fusion", corpus, fixture_db, cache)
     assert plain.vote.head is None and mixed.vote.head is not None
+    assert plain.vote.lexical is None and mixed.vote.lexical is not None
     x, y = mixed.vote.labelled_vectors()
     assert len(x) == len(y) == 4 * len(API) + len(TRAIN)  # four doc views of every entry, and the memory
     for query, i in PARAPHRASES:
         share = mixed.vote.share(query)
         p = mixed.vote.head.probs(mixed.vote.dense.model.encode_query(query))
-        assert share == pytest.approx((1 - mixed.vote.head_weight) * plain.vote.share(query) + mixed.vote.head_weight * p)
+        with_head = (1 - mixed.vote.head_weight) * plain.vote.share(query) + mixed.vote.head_weight * p
+        lexical, w = mixed.vote.lexical.probs(query), mixed.vote.lexical_weight
+        assert share == pytest.approx((1 - w) * with_head + w * lexical)
         assert mixed.search(query, k=1)[0].index == i

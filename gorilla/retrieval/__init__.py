@@ -105,7 +105,7 @@ class RetrieverSettings:
     doc_fields: the entry text the dense part embeds (docs.DOC_PRESETS); for "bm25" alone, the text it indexes.
     tasks: a task glossary file for fusion's domain vote (tasks.py); None or "none": none (get_retriever puts the
     hub's own here, if it has one).
-    head: mix the task head (taskhead.py) into fusion's domain vote.
+    head: mix the task head (taskhead.py) and the lexical head (lexhead.py) into fusion's domain vote.
     """
 
     train_files: tuple[Path, ...] = ()
@@ -207,9 +207,10 @@ def head_sources(example_sources: dict[str, str] | None, db_sources: dict[str, s
 def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
                  memory: ExampleRetriever | None) -> DomainVoteRetriever:
     """The vote hears `dense`, the other VOTE_VIEWS, the task glossary (if any) and `memory`; with s.head, the
-    task head trained on all of them (retrained when any of its sources changes) is mixed in."""
+    task head and the lexical head trained on all of them (retrained when any of its sources changes) are mixed in."""
     from gorilla.retrieval.domains import DomainVoteRetriever
     from gorilla.retrieval.embedder import embedder_identity
+    from gorilla.retrieval.lexhead import load_or_train_lexical
     from gorilla.retrieval.taskhead import load_or_train
     from gorilla.retrieval.tasks import TaskView, glossary_path
 
@@ -221,6 +222,7 @@ def _domain_vote(corpus: Corpus, s: RetrieverSettings, dense: DenseRetriever,
         sources = head_sources(memory.sources if memory else None, {corpus.path.name: corpus.sha256}, s.dense_fields)
         vote.head = load_or_train(corpus.hub, embedder_identity(s.embedder), sources, vote.labelled_vectors,
                                   vote.n_domains, s.cache)
+        vote.lexical = load_or_train_lexical(corpus.hub, sources, vote.labelled_texts, vote.n_domains, s.cache)
     return vote
 
 

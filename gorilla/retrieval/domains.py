@@ -11,7 +11,8 @@ label, the two together) let a query that matches one part of a doc well be hear
 text dilutes it; chosen on the dev halves: TF Hub and Hugging Face gained on both halves, torchhub
 was unchanged (eval/results/retrieval.md). Where the hub has a task glossary (tasks.py), its sentence
 for each domain is one more view. A task head (taskhead.py), trained on every labelled text the vote
-hears, is mixed into the share where the retriever was built with one.
+hears, is mixed into the share where the retriever was built with one, and after it the lexical head
+(lexhead.py), the same texts read as words.
 
 `DomainFirstRetriever` is the two-stage default: the vote picks the domain, a fused ranking orders
 the entries inside it (then the rest), so bm25 or dense cannot overrule a clear vote at rank 1.
@@ -25,7 +26,10 @@ import numpy as np
 
 from gorilla.retrieval.base import Corpus, Retriever
 from gorilla.retrieval.dense import DenseRetriever
+from gorilla.retrieval.docs import doc_text
 from gorilla.retrieval.examples import ExampleRetriever
+from gorilla.retrieval.lexhead import WEIGHT as LEXICAL_WEIGHT
+from gorilla.retrieval.lexhead import LexicalHead
 from gorilla.retrieval.taskhead import WEIGHT, TaskHead
 
 TEMPERATURE = 0.02
@@ -46,6 +50,8 @@ class DomainVoteRetriever(Retriever):
         self.n_domains = len(names)
         self.head: TaskHead | None = None
         self.head_weight = WEIGHT
+        self.lexical: LexicalHead | None = None
+        self.lexical_weight = LEXICAL_WEIGHT
         self._last: tuple[str, np.ndarray] | None = None
 
     def labelled_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +67,19 @@ class DomainVoteRetriever(Retriever):
             xs.append(self.examples.index.reconstruct_n(0, self.examples.index.ntotal))
             ys.append(self.group_domain[self.examples.example_groups])
         return np.concatenate(xs), np.concatenate(ys)
+
+    def labelled_texts(self) -> tuple[list[str], np.ndarray]:
+        """The same rows as `labelled_vectors`, as texts: the lexical head's training rows."""
+        texts, ys = [], []
+        for v in self.views:
+            if isinstance(v, DenseRetriever):
+                keep = ~v.blank
+                texts += [doc_text(e, v.doc_fields) for e, k in zip(self.corpus.entries, keep, strict=True) if k]
+                ys.append(self.entry_domain[keep])
+        if self.examples is not None:
+            texts += self.examples.instructions
+            ys.append(self.group_domain[self.examples.example_groups])
+        return texts, np.concatenate(ys)
 
     def share(self, query: str) -> np.ndarray:
         """Each domain's share of the neighbours' vote (sums to 1), remembered for the query asked last."""
@@ -78,6 +97,8 @@ class DomainVoteRetriever(Retriever):
         if self.head is not None:
             p = self.head.probs(self.dense.model.encode_query(query))
             share = (1 - self.head_weight) * share + self.head_weight * p
+        if self.lexical is not None:
+            share = (1 - self.lexical_weight) * share + self.lexical_weight * self.lexical.probs(query)
         self._last = (query, share)
         return share
 

@@ -20,6 +20,7 @@ from gorilla.retrieval.base import Corpus, file_sha256
 from gorilla.retrieval.embedder import embedder_identity
 from gorilla.retrieval.examples import example_sources, example_variant
 from gorilla.retrieval.index import expectation, index_dir, read_manifest, stale_reason
+from gorilla.retrieval.lexhead import lexical_dir, lexical_expectation
 from gorilla.retrieval.taskhead import head_dir, head_expectation
 from gorilla.retrieval.tasks import glossary_path
 
@@ -64,8 +65,9 @@ def hub_pieces(hub: Hub, embedder: str | None = None, cache: Path | None = None)
                     expectation(kind, hub.name, identity, variant, sources)) for name, kind, variant, sources in wanted]
     if not fusion:
         return pieces
-    head = head_expectation(hub.name, identity, head_sources(examples, db_sources, fields))
-    return [*pieces, check("task head", head_dir(cache, hub.name, identity[0]), head)]
+    sources = head_sources(examples, db_sources, fields)
+    return [*pieces, check("task head", head_dir(cache, hub.name, identity[0]), head_expectation(hub.name, identity, sources)),
+            check("lexical head", lexical_dir(cache, hub.name), lexical_expectation(hub.name, sources))]
 
 
 def hub_state(pieces: list[Piece]) -> str:

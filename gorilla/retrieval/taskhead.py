@@ -81,19 +81,25 @@ def head_dir(cache: Path | None, hub: str, embedder: str) -> Path:
 def load_or_train(hub: str, embedder: tuple[str, str], sources: dict[str, str], rows: Callable[[], tuple[np.ndarray, np.ndarray]], n_classes: int,
                   cache: Path | None = None, cfg: HeadConfig = HeadConfig()) -> TaskHead:
     """The cached head if its manifest matches (embedder, sources, config), else train on `rows()` -> (x, y) and save."""
+    expected = head_expectation(hub, embedder, sources, cfg) | {"classes": n_classes}
+    return TaskHead(cached_weights(head_dir(cache, hub, embedder[0]), expected,
+                                   lambda: train_head(*rows(), n_classes, cfg), f"{hub}'s task head"))
+
+
+def cached_weights(folder: Path, expected: dict[str, object], train: Callable[[], dict[str, np.ndarray]],
+                   what: str) -> dict[str, np.ndarray]:
+    """`folder`'s head.safetensors if its manifest is `expected`, else `train()`'s weights, saved there (manifest
+    last, so a killed save reads as missing). A read-only cache still answers, from memory."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file, save
 
-    expected = head_expectation(hub, embedder, sources, cfg) | {"classes": n_classes}
-    folder = head_dir(cache, hub, embedder[0])
     if stale_reason(read_manifest(folder), expected) is None:
         try:
-            return TaskHead(load_file(folder / "head.safetensors"))
+            return load_file(folder / "head.safetensors")
         except (OSError, SafetensorError) as e:  # a truncated or foreign file under a valid manifest
-            log.warning("task head in %s unreadable (%s): retraining", folder, e)
-    log.info("preparing: training %s's task head (first run only)", hub)
-    x, y = rows()
-    weights = train_head(x, y, n_classes, cfg)
+            log.warning("%s in %s unreadable (%s): retraining", what, folder, e)
+    log.info("preparing: training %s (first run only)", what)
+    weights = train()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "manifest.json").unlink(missing_ok=True)
@@ -101,7 +107,6 @@ def load_or_train(hub: str, embedder: tuple[str, str], sources: dict[str, str], 
             f.write(save(weights))
         with atomic_write(folder / "manifest.json") as f:
             json.dump(expected, f, indent=2, sort_keys=True)
-    except OSError as e:  # read-only cache: still answer, from memory
-        log.warning("cannot save task head to %s (%s): using it unsaved", folder, e.strerror or e)
-    return TaskHead(weights)
-
+    except OSError as e:
+        log.warning("cannot save %s to %s (%s): using it unsaved", what, folder, e.strerror or e)
+    return weights
