@@ -74,11 +74,12 @@ def test_built_indexes_are_fresh_then_stale_when_the_data_changes(tiny_data, tmp
     assert built.returncode == 0, built.stderr
     assert "preparing: embedding torchhub's 3 API docs, full text (first run only)" in built.stderr
     assert "preparing: training torchhub's task head (first run only)" in built.stderr
+    assert "preparing: training torchhub's lexical head (first run only)" in built.stderr
     hubs = doctor(cache, "--data-dir", str(tiny_data))["indexes"]["hubs"]
     assert hubs["torchhub"]["state"] == "fresh" and "fix" not in hubs["torchhub"]
     assert [p["name"] for p in hubs["torchhub"]["pieces"]] == [
         "docs (full text)", "docs (rich text)", "docs (description text)", "docs (short text)", "solved requests",
-        "task head"]
+        "task head", "lexical head"]
     assert hubs["huggingface"]["state"] == "no database"
 
     with (tiny_data / "api" / "torchhub_api.jsonl").open("a") as f:
@@ -86,7 +87,7 @@ def test_built_indexes_are_fresh_then_stale_when_the_data_changes(tiny_data, tmp
     hubs = doctor(cache, "--data-dir", str(tiny_data))["indexes"]["hubs"]
     assert hubs["torchhub"]["state"] == "stale"
     states = {p["name"]: (p["state"], p["reason"].split(" (")[0]) for p in hubs["torchhub"]["pieces"]}
-    assert states["docs (full text)"] == states["task head"] == ("stale", "source data changed")
+    assert states["docs (full text)"] == states["task head"] == states["lexical head"] == ("stale", "source data changed")
     assert states["solved requests"] == ("missing", "no index built yet")  # other sources: a folder of its own
     again = run_cli("index", "build", "--hub", "torchhub", "--data-dir", str(tiny_data), env=env)
     assert again.returncode == 0 and "is stale (source data changed" in again.stderr

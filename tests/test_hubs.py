@@ -111,7 +111,7 @@ def test_list_and_show(added, capsys):
     code, out, _ = cli(capsys, "hub", "show", "mine", "--format", "json")
     info = json.loads(out)
     assert info["sources"]["files"] == 3 and {p["state"] for p in info["pieces"]} == {"fresh"}
-    assert [p["name"] for p in info["pieces"]][0] == "docs (full text)" and info["pieces"][-1]["name"] == "task head"
+    assert [p["name"] for p in info["pieces"]][0] == "docs (full text)" and info["pieces"][-1]["name"] == "lexical head"
     code, out, _ = cli(capsys, "hub", "show", "mine")
     assert code == 0 and "mine (registered)" in out and "docs (full text)" in out
 

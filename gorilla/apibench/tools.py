@@ -4,7 +4,7 @@ Two shapes, in JSON or YAML: OpenAI's `tools` (`[{"type": "function", "function"
 "parameters"}}]`) and bare function docs (`[{"name", "description", "parameters"}]`, as BFCL writes
 them; a single such object is read as a list of one). `parameters` must be a JSON schema object;
 BFCL's Python spellings of types (`dict`, `float`, `tuple`, `any`) become JSON Schema's (`object`,
-`number`, `array`, no constraint), then the schema is checked with `jsonschema`'s meta-schema
+`number`, `array`, no constraint; `data.functions.normalize_schema`, the one reading of them), then the schema is checked with `jsonschema`'s meta-schema
 (Draft 2020-12), so a typo (`"type": "objet"`, `"required": "city"`) is refused here, naming the
 tool's line, instead of confusing the argument filler later.
 
@@ -27,10 +27,8 @@ from gorilla.apibench.source import (
     load_document,
     structured_files,
 )
-
-_PY_TYPES = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "str": "string",
-             "bool": "boolean", "list": "array"}
-
+from gorilla.data.functions import normalize_schema
+from gorilla.errors import GorillaError
 
 files = structured_files  # the build's parser interface (build.collect calls parser.files)
 
@@ -50,21 +48,6 @@ def looks_like_tools(data: Any) -> bool:
     return bool(items) and all(function_of(i) is not None and "api_call" not in i for i in items)
 
 
-def json_types(schema: Any) -> Any:
-    """BFCL's Python type names as JSON Schema's, all the way down (`any` drops the constraint)."""
-    if isinstance(schema, list):
-        return [json_types(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: json_types(v) if k not in ("enum", "default", "const", "examples") else v for k, v in schema.items()}
-    kind = out.get("type")
-    if kind == "any":
-        del out["type"]
-    elif isinstance(kind, str):
-        out["type"] = _PY_TYPES.get(kind, kind)
-    return out
-
-
 def check_parameters(parameters: Any, doc: Document, item: Any) -> dict[str, Any]:
     """A function's `parameters` as a checked JSON schema object (missing: no arguments)."""
     from jsonschema import Draft202012Validator
@@ -74,7 +57,10 @@ def check_parameters(parameters: Any, doc: Document, item: Any) -> dict[str, Any
         return {"type": "object", "properties": {}, "required": []}
     if not isinstance(parameters, dict):
         raise doc.error(item, f"parameters: expected a JSON schema object, got {type(parameters).__name__}")
-    schema = json_types(parameters)
+    try:
+        schema = normalize_schema(parameters, "parameters")
+    except GorillaError as e:
+        raise doc.error(item, str(e)) from None
     if schema.get("type", "object") != "object":
         raise doc.error(item, f"parameters: expected \"type\": \"object\", got {schema.get('type')!r}")
     try:
