@@ -248,7 +248,7 @@ def test_gorilla_serve_bad_flags_are_one_line():
 def test_long_query_and_answer_errors_are_openai_errors(client):
     """Over-long queries are refused before the model; a pipeline error is a 400 (or an SSE error event
     when streaming), anything unexpected a 500 that leaks nothing."""
-    with pytest.raises(openai.BadRequestError, match="at most 2000"):
+    with pytest.raises(openai.BadRequestError, match="the most is 2000 bytes"):
         client.completions.create(model="gorilla-tiny", prompt="classify birds " * 300)
 
     def failing(query: str, max_tokens: int, cancel=None) -> Reply:

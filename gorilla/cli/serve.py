@@ -38,7 +38,6 @@ class ServeLimits:
     name: str
     max_tokens_limit: int
     max_body_bytes: int
-    max_query_chars: int
     max_concurrency: int
     max_queue: int
 
@@ -46,7 +45,7 @@ class ServeLimits:
         """Refuse limits that would make every request fail (zero sizes) or the queue meaningless."""
         from gorilla.errors import GorillaError
 
-        for flag in ("max_tokens_limit", "max_body_bytes", "max_query_chars", "max_concurrency"):
+        for flag in ("max_tokens_limit", "max_body_bytes", "max_concurrency"):
             if getattr(self, flag) < 1:
                 raise GorillaError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(self, flag)}")
         if self.max_queue < 0:
@@ -60,7 +59,7 @@ class ServeLimits:
         if default_max_tokens > self.max_tokens_limit:
             raise GorillaError(f"--max-new-tokens {default_max_tokens} is over --max-tokens-limit {self.max_tokens_limit}")
         return ServeConfig(model_id=self.name, api_key=api_key, max_body_bytes=self.max_body_bytes,
-                           max_query_chars=self.max_query_chars, max_tokens_limit=self.max_tokens_limit,
+                           max_tokens_limit=self.max_tokens_limit,
                            default_max_tokens=default_max_tokens, max_concurrency=self.max_concurrency,
                            max_queue=self.max_queue)
 
@@ -71,8 +70,6 @@ LIMITS = [
     option("max_tokens_limit", Annotated[int, typer.Option(help="Largest max_tokens a request may ask for (400 above).")],
            512),
     option("max_body_bytes", Annotated[int, typer.Option(help="Largest request body (413 above).")], 64 * 1024),
-    option("max_query_chars",
-           Annotated[int, typer.Option(help="Longest query, after whitespace is collapsed (400 above).")], 2000),
     option("max_concurrency", Annotated[int, typer.Option(help="Answers computed at once.")], 1),
     option("max_queue", Annotated[int, typer.Option(help="Requests waiting for a slot; beyond that 503 + Retry-After.")],
            16),

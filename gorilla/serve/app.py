@@ -12,8 +12,8 @@ The app knows nothing of models or retrieval: it is built around one injected `A
 (query and token budget in, `Reply` out; `ToolTurn` in, calls out), so tests can serve a real pipeline
 on a tiny model and `gorilla serve` the embedded one. Limits, all answered in OpenAI's error JSON:
   - `api_key` set: requests to /v1/* without `Authorization: Bearer <key>` get 401 (/health is open);
-  - bodies over `max_body_bytes` get 413; queries over `max_query_chars` and `max_tokens` over
-    `max_tokens_limit` get 400, and so do tools lists over gorilla.data.tools' bounds;
+  - bodies over `max_body_bytes` get 413; queries over the pipeline's one bound (MAX_QUERY_BYTES) and
+    `max_tokens` over `max_tokens_limit` get 400, and so do tools lists over gorilla.data.tools' bounds;
   - at most `max_concurrency` answers are computed at once and `max_queue` more wait their turn;
     beyond that a request gets 503 with Retry-After, which OpenAI clients retry;
   - a request whose client has gone is dropped when its turn comes, and one being answered is stopped at
@@ -110,7 +110,6 @@ class ServeConfig:
     model_id: str = "gorilla"
     api_key: str | None = None
     max_body_bytes: int = 64 * 1024
-    max_query_chars: int = 2000  # a need is a sentence or two; longer prompts could overrun the model's context
     max_tokens_limit: int = 512
     default_max_tokens: int = 80
     max_concurrency: int = 1  # one model on a CPU: parallel answers only slow each other down
@@ -259,13 +258,13 @@ class _Endpoints:
         body = await _read_json(request, self.cfg.max_body_bytes)
         req = _parse_common(body, self.cfg)
         if chat and (body.get("tools") is not None or body.get("tool_choice") is not None):
-            turn = _tool_turn(body, req, self.cfg)
+            turn = _tool_turn(body, req)
             tools = getattr(self.answer, "tools", None)
             if tools is None:
                 raise ApiError(400, "this server does not call tools", param="tools")
             return await self._respond(request, req, lambda cancel: tools(turn, cancel), chat, tools=True)
-        query = _check_length(_chat_query(body.get("messages")) if chat else _completion_query(body.get("prompt")),
-                              self.cfg)
+        query = (_within_query_bound(_chat_query(body.get("messages")), "the last user message") if chat
+                 else _within_query_bound(_completion_query(body.get("prompt")), "prompt", "prompt"))
         return await self._respond(request, req, lambda cancel: self.answer(query, req.max_tokens, cancel), chat)
 
     async def _respond(self, request: Request, req: _Request, fn: Callable[[Callable[[], bool]], Any], chat: bool,
@@ -404,14 +403,6 @@ def _unicode(text: str, where: str, param: str) -> str:
     return text
 
 
-def _check_length(query: str, cfg: ServeConfig) -> str:
-    """400 over max_query_chars: a longer query could overrun the model's context."""
-    if len(query) > cfg.max_query_chars:
-        raise ApiError(400, f"query is {len(query)} characters; this server takes at most {cfg.max_query_chars} "
-                            "(gorilla serve --max-query-chars)", code="query_too_long")
-    return query
-
-
 async def _guarded(work: Awaitable[T]) -> T:
     """Pipeline errors as API errors: bad input is the client's (400), anything else is ours (500)."""
     try:
@@ -500,7 +491,7 @@ def _new_id(chat: bool) -> str:
 # ---- tools (function calling) -------------------------------------------------------------------------------------
 
 
-def _tool_turn(body: dict[str, Any], req: _Request, cfg: ServeConfig) -> ToolTurn:
+def _tool_turn(body: dict[str, Any], req: _Request) -> ToolTurn:
     """A chat body with tools as a ToolTurn: tools, tool_choice and parallel_tool_calls checked
     (gorilla.data.tools), the conversation checked and each user message held to the query bound."""
     if body.get("tools") is None:
@@ -513,11 +504,11 @@ def _tool_turn(body: dict[str, Any], req: _Request, cfg: ServeConfig) -> ToolTur
     parallel = body.get("parallel_tool_calls", True)
     if not isinstance(parallel, bool):
         raise ApiError(400, "parallel_tool_calls must be true or false", param="parallel_tool_calls")
-    messages = _conversation(body.get("messages"), cfg)
+    messages = _conversation(body.get("messages"))
     return ToolTurn(messages, functions, choice, parallel, req.max_tokens)
 
 
-def _conversation(messages: Any, cfg: ServeConfig) -> tuple[dict[str, Any], ...]:
+def _conversation(messages: Any) -> tuple[dict[str, Any], ...]:
     """The messages of a tool turn as {"role", "content": str} (plus an assistant's tool_calls, a tool
     message's tool_call_id); at least one user message, each within the query bound."""
     if not isinstance(messages, list) or not messages:
@@ -531,7 +522,7 @@ def _conversation(messages: Any, cfg: ServeConfig) -> tuple[dict[str, Any], ...]
             raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)}, got {role!r}", param="messages")
         text = _message_text(m.get("content"), f"messages[{i}].content", optional=role == "assistant")
         if role == "user":
-            _check_length(_within_query_bound(text, f"messages[{i}].content"), cfg)
+            _within_query_bound(text, f"messages[{i}].content")
         msg: dict[str, Any] = {"role": role, "content": text}
         if role == "assistant" and m.get("tool_calls") is not None:
             msg["tool_calls"] = _earlier_calls(m["tool_calls"], f"messages[{i}].tool_calls")
@@ -557,12 +548,13 @@ def _message_text(content: Any, where: str, optional: bool) -> str:
     return _unicode(content, where, "messages")
 
 
-def _within_query_bound(text: str, where: str) -> str:
-    """A user message within the pipeline's query bound (MAX_QUERY_BYTES), whitespace collapsed."""
+def _within_query_bound(text: str, where: str, param: str = "messages") -> str:
+    """A query within the pipeline's bound (MAX_QUERY_BYTES, the only one: the server adds none of its own),
+    whitespace collapsed."""
     try:
         return check_query(text)
     except GorillaError as e:
-        raise ApiError(400, f"{where}: {e}", param="messages", code="query_too_long") from None
+        raise ApiError(400, f"{where}: {e}", param=param, code="query_too_long") from None
 
 
 def _earlier_calls(calls: Any, where: str) -> list[dict[str, Any]]:
