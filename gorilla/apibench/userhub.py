@@ -49,13 +49,18 @@ SKIP_NOTES_KEPT = 200  # the reader's skip notes the manifest lists (it counts t
 log = logging.getLogger("gorilla")  # where read_sources reports what it skips
 
 
+def _partition(sources: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(API-database .jsonl files, the described sources read_sources reads): one rule for reading and hashing."""
+    databases = [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
+    return databases, [p for p in sources if p not in databases]
+
+
 def _records_from(sources: Sequence[Path], keep_going: bool) -> list[dict[str, Any]]:
     """Every API record the sources hold, in upstream's schema plus `parameters`: API-database .jsonl files as
     they are, everything else through `read_sources` (OpenAPI 3.x, tools lists, API Zoo files, folders of them;
     docs/own_apis.md). A malformed source stops the add naming file:line:col, or under keep_going is logged
     and skipped."""
-    databases = [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
-    described = [p for p in sources if p not in databases]
+    databases, described = _partition(sources)
     return [f.record for p in databases for f in read_database(p)] + (read_sources(described, keep_going)
                                                                        if described else [])
 
@@ -84,9 +89,8 @@ def fingerprints(sources: Sequence[Path]) -> dict[str, str]:
     """Every file the sources name (`sources.source_files`: what read_sources reads) -> its SHA-256. A file
     an OpenAPI document $refs from outside the sources is not among them: re-add after `hub remove` when
     only such a file changed."""
-    files = source_files([p for p in sources if not (p.is_file() and p.suffix == ".jsonl")])
-    files += [p for p in sources if p.is_file() and p.suffix == ".jsonl"]
-    return {str(f.resolve()): file_sha256(f) for f in files}
+    databases, described = _partition(sources)
+    return {str(f.resolve()): file_sha256(f) for f in [*source_files(described), *databases]}
 
 
 def fingerprint(files: dict[str, str], glossary: Path | None, keep_going: bool) -> str:
