@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gorilla.data.functions import FunctionSpec, ToolCall
-from gorilla.data.tools import CHOICES, MAX_TOOLS
+from gorilla.data.tools import MAX_TOOLS, read_tool_choice
 from gorilla.errors import GorillaError
 from gorilla.models.base import Backend, ToolRequest
 
@@ -141,21 +141,16 @@ def _free(backend: Any, messages: Sequence[Mapping[str, Any]], functions: list[F
 
 
 def _choice(tool_choice: str | Mapping[str, Any], functions: Sequence[FunctionSpec]) -> tuple[list[FunctionSpec], bool]:
-    """(the functions a call may name, whether no call is allowed) for an OpenAI tool_choice."""
-    if isinstance(tool_choice, Mapping):
-        inner = tool_choice.get("function") if isinstance(tool_choice.get("function"), Mapping) else tool_choice
-        name = inner.get("name")
-        named = [f for f in functions if f.name == name]
-        if not named:
-            raise GorillaError(f"tool_choice: no function named {name!r} among the tools")
-        return named, False
-    if tool_choice not in CHOICES:
-        raise GorillaError(f"tool_choice: expected one of {', '.join(CHOICES)} or {{\"name\": ...}}, got {tool_choice!r}")
-    if tool_choice == "none":
+    """(the functions a call may name, whether no call is allowed) for an OpenAI tool_choice, checked by
+    `data.tools.read_tool_choice` (the server's and the CLI's reading of it too)."""
+    choice = read_tool_choice(tool_choice, functions)
+    if isinstance(choice, dict):
+        return [f for f in functions if f.name == choice["function"]["name"]], False
+    if choice == "none":
         return [], True
-    if not functions and tool_choice == "required":
+    if not functions and choice == "required":
         raise GorillaError("tool_choice required: no tools given")
-    return list(functions), tool_choice == "auto"
+    return list(functions), choice == "auto"
 
 
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:

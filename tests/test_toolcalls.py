@@ -202,7 +202,8 @@ def test_tool_choice_semantics(tiny):
     assert named.calls and {c.name for c in named.calls} == {"ping"}
     required = call_tools(tiny, msgs, [PING], "required", parallel=False, settings=plain)
     assert len(required.calls) == 1
-    for bad, message in [("sometimes", "tool_choice"), ({"name": "nope"}, "no function named")]:
+    for bad, message in [("sometimes", "tool_choice"), ({"type": "function", "function": {"name": "nope"}},
+                                                   "no tool named 'nope'")]:
         with pytest.raises(GorillaError, match=message):
             call_tools(tiny, msgs, [PING], bad, settings=plain)
 
