@@ -246,7 +246,8 @@ def test_bfcl_runner_resumes_and_scores(tmp_path, tiny_dir):
                                               + "\n" for r in rows))
     out = tmp_path / "results.jsonl"
     out.write_text(json.dumps({"id": "simple_python_0", "calls": [], "text": "[]", "seconds": 0}) + "\n{\"id\": \"simp")
-    result = run_cli("eval", "bfcl", str(cases), "--out", str(out), "--model", tiny_dir, "--format", "json")
+    result = run_cli("eval", "bfcl", str(cases), "--out", str(out), "--model", tiny_dir, "--format", "json",
+                     "--setting", "decline=false")  # a random tiny model: never let it decline
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["simple_python_0", "simple_python_1", "simple_python_2"]  # cut line dropped

@@ -16,7 +16,7 @@ import typer
 
 from gorilla.cli.app import DataDirOpt, app, package_version
 
-BUILD_HINT = ("gorilla prepare (112 s measured on 2 cores for the model and the APIBench hubs; else the first query on "
+BUILD_HINT = ("gorilla prepare (141 s measured on 2 cores for the model and the APIBench hubs; else the first query on "
               "a hub builds its own)")
 
 
@@ -51,7 +51,7 @@ def doctor(
 @app.command("prepare")
 def prepare(data_dir: DataDirOpt = None) -> None:
     """Prepare what the default pipeline needs before its first query: the embedded model's safetensors copy
-    and each hub's indexes and task head, yours too (112 s measured on 2 cores for the APIBench hubs on an empty
+    and each hub's indexes and task heads, yours too (141 s measured on 2 cores for the APIBench hubs on an empty
     cache; what is fresh is only checked, in seconds). `make install` runs it, so the first query does not.
 
     Example: gorilla prepare
