@@ -19,24 +19,20 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from gorilla.retrieval.index import FORMAT_VERSION, index_dir
+from gorilla.retrieval.taskhead import HeadConfig, cached_weights
 from gorilla.retrieval.tokenize import tokenize
 
 WEIGHT = 0.2
 BUCKETS = 1 << 20
 
 
-@dataclass(frozen=True)
-class LexicalConfig:
-    steps: int = 300
-    lr: float = 0.5
-    l2: float = 1e-6
-    seed: int = 0
+LEXICAL = HeadConfig(steps=300, lr=0.5, l2=1e-6)  # sparse rows of unit length want a larger step than the task head
 
 
 def grams(text: str) -> Counter[int]:
@@ -60,7 +56,7 @@ def tfidf_rows(texts: Sequence[str], ids: np.ndarray, idf: np.ndarray) -> list[t
 
 
 def train_lexical(texts: Sequence[str], y: np.ndarray, n_classes: int,
-                  cfg: LexicalConfig = LexicalConfig()) -> dict[str, np.ndarray]:
+                  cfg: HeadConfig = LEXICAL) -> dict[str, np.ndarray]:
     """{ids, idf, w, b}: the buckets the texts fill, their idf, and weights minimising cross-entropy + l2 |w|^2."""
     import torch
 
@@ -97,7 +93,7 @@ class LexicalHead:
         return e / e.sum()
 
 
-def lexical_expectation(hub: str, sources: dict[str, str], cfg: LexicalConfig = LexicalConfig()) -> dict[str, object]:
+def lexical_expectation(hub: str, sources: dict[str, str], cfg: HeadConfig = LEXICAL) -> dict[str, object]:
     """The manifest fields a saved lexical head must carry to be fresh (shared with `gorilla doctor`)."""
     return {"format": FORMAT_VERSION, "kind": "lexical-head", "hub": hub, "sources": sources, "config": asdict(cfg)}
 
@@ -110,8 +106,6 @@ def lexical_dir(cache: Path | None, hub: str) -> Path:
 def load_or_train_lexical(hub: str, sources: dict[str, str], rows: Callable[[], tuple[list[str], np.ndarray]],
                           n_classes: int, cache: Path | None = None) -> LexicalHead:
     """The cached lexical head if its manifest matches, else trained on `rows()` -> (texts, domain ids) and saved."""
-    from gorilla.retrieval.taskhead import cached_weights
-
     expected = lexical_expectation(hub, sources) | {"classes": n_classes}
     return LexicalHead(cached_weights(lexical_dir(cache, hub), expected, lambda: train_lexical(*rows(), n_classes),
                                       f"{hub}'s lexical head"))
