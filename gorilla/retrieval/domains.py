@@ -54,32 +54,32 @@ class DomainVoteRetriever(Retriever):
         self.lexical_weight = LEXICAL_WEIGHT
         self._last: tuple[str, np.ndarray] | None = None
 
+    def _doc_views(self) -> list[tuple[DenseRetriever, np.ndarray]]:
+        """Each doc view with the mask of its non-blank entries: the doc rows both heads train on."""
+        return [(v, ~v.blank) for v in self.views if isinstance(v, DenseRetriever)]
+
+    def _labels(self) -> np.ndarray:
+        """The domain of every labelled row, in the order `labelled_vectors` and `labelled_texts` give them."""
+        ys = [self.entry_domain[keep] for _, keep in self._doc_views()]
+        if self.examples is not None:
+            ys.append(self.group_domain[self.examples.example_groups])
+        return np.concatenate(ys)
+
     def labelled_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Every text the vote hears, as (vectors, domain ids): each doc view's non-blank entries, and the
         example memory's solved instructions. The task head's training rows."""
-        xs, ys = [], []
-        for v in self.views:
-            if isinstance(v, DenseRetriever):
-                keep = ~v.blank
-                xs.append(v.index.reconstruct_n(0, v.index.ntotal)[keep])
-                ys.append(self.entry_domain[keep])
+        xs = [v.index.reconstruct_n(0, v.index.ntotal)[keep] for v, keep in self._doc_views()]
         if self.examples is not None:
             xs.append(self.examples.index.reconstruct_n(0, self.examples.index.ntotal))
-            ys.append(self.group_domain[self.examples.example_groups])
-        return np.concatenate(xs), np.concatenate(ys)
+        return np.concatenate(xs), self._labels()
 
     def labelled_texts(self) -> tuple[list[str], np.ndarray]:
         """The same rows as `labelled_vectors`, as texts: the lexical head's training rows."""
-        texts, ys = [], []
-        for v in self.views:
-            if isinstance(v, DenseRetriever):
-                keep = ~v.blank
-                texts += [doc_text(e, v.doc_fields) for e, k in zip(self.corpus.entries, keep, strict=True) if k]
-                ys.append(self.entry_domain[keep])
+        texts = [doc_text(e, v.doc_fields) for v, keep in self._doc_views()
+                 for e, k in zip(self.corpus.entries, keep, strict=True) if k]
         if self.examples is not None:
             texts += self.examples.instructions
-            ys.append(self.group_domain[self.examples.example_groups])
-        return texts, np.concatenate(ys)
+        return texts, self._labels()
 
     def share(self, query: str) -> np.ndarray:
         """Each domain's share of the neighbours' vote (sums to 1), remembered for the query asked last."""

@@ -10,7 +10,7 @@ Settings chosen on the dev halves, confirmed on the held-out halves (eval/result
 lexical head"): weight 0.2 of {0.1, 0.2, 0.3, 0.4}, L2 1e-6 of {1e-6, 1e-5}. Features are hashed
 (crc32 of the gram, 2^20 buckets), so no vocabulary is stored: the saved head keeps the rows of the
 buckets its training texts fill (their ids sorted, each one's idf and weights); a query's other grams
-are unknown words and weigh nothing. Training is full-batch Adam on a sparse matrix, when the indexes are
+are unknown words and weigh nothing. Training is full-batch Adam on a sparse matrix (measured: 2 s torchhub, 20 s Hugging Face), when the indexes are
 built, cached like the task head (taskhead.cached_weights).
 """
 
